@@ -1,0 +1,102 @@
+// Internal: the interface every storage backend implements. Users never see it.
+//
+// The store's logic (validation, expected-revision checks, idempotency, the
+// audit chain, group commit, subscriptions, verify) lives once, in store.cc;
+// a backend only provides transactions and lookups over its own storage. That is
+// what lets one conformance suite hold every backend to the same behaviour.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "cairn/event.h"
+#include "cairn/options.h"
+#include "cairn/status.h"
+#include "cairn/store.h"
+
+namespace cairn::detail {
+
+// The newest event of the log, as a writer needs it to extend the chain.
+struct ChainHead {
+  std::uint64_t position = 0;  // 0 for an empty log
+  Hash hash{};                 // kGenesisHash for an empty log
+  std::int64_t recorded_at_us = 0;
+};
+
+// One stream's row.
+struct StreamState {
+  std::uint64_t head_revision = 0;
+  std::uint64_t head_position = 0;
+  bool deleted = false;
+};
+
+// Where an event id is committed.
+struct EventLocation {
+  std::string stream;
+  std::uint64_t revision = 0;
+  std::uint64_t position = 0;
+};
+
+// What a log scan covered.
+struct LogScan {
+  std::uint64_t visited = 0;
+  // Every event at or before this position has been examined (matching or not).
+  std::uint64_t scanned_through = 0;
+};
+
+// A read-only view of the store, used by one thread at a time.
+class Reader {
+ public:
+  virtual ~Reader() = default;
+
+  // Visits the events of one stream, all within one read transaction.
+  // Does not check existence or deletion: the caller does (GetStream first).
+  virtual Result<std::uint64_t> ReadStream(std::string_view stream, const ReadStreamOptions& options,
+                                           const EventVisitor& visit) = 0;
+  // Visits the log in position order from options.from_position, within one read
+  // transaction; scanned_through is at most the head of that transaction's snapshot.
+  virtual Result<LogScan> ReadLog(const ReadLogOptions& options, const EventVisitor& visit) = 0;
+  virtual Result<std::optional<StreamState>> GetStream(std::string_view stream) = 0;
+  virtual Result<ChainHead> GetHead() = 0;
+  // Visits every stream row (name, state) in name order; return false to stop.
+  virtual Status ForEachStream(
+      const std::function<bool(std::string_view, const StreamState&)>& visit) = 0;
+  // A number that changes whenever any connection (in any process) commits;
+  // cheap to call. Used by subscriptions to notice other processes' commits.
+  virtual Result<std::uint64_t> ChangeCounter() = 0;
+};
+
+// A write transaction. Destroying it without Commit() rolls back.
+class WriteTransaction {
+ public:
+  virtual ~WriteTransaction() = default;
+
+  virtual Result<ChainHead> GetHead() = 0;
+  virtual Result<std::optional<StreamState>> GetStream(std::string_view stream) = 0;
+  virtual Result<std::optional<EventLocation>> FindEventId(const EventId& id) = 0;
+  // Inserts a fully formed event (position, revision, hash already assigned).
+  virtual Status InsertEvent(const EventView& event) = 0;
+  virtual Status PutStream(std::string_view stream, const StreamState& state) = 0;
+  // Commits durably (per Options::durability).
+  virtual Status Commit() = 0;
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+
+  virtual std::string_view name() const = 0;
+  // Takes the backend's cross-process write lock (waiting up to busy_timeout) and
+  // starts a transaction. kNotSupported for a read-only store.
+  virtual Result<std::unique_ptr<WriteTransaction>> BeginWrite() = 0;
+  virtual Result<std::unique_ptr<Reader>> OpenReader() = 0;
+  virtual Result<StoreStats> Stats() = 0;
+};
+
+// Opens or creates the SQLite backend at `path` (see sqlite/sqlite_backend.cc).
+Result<std::unique_ptr<Backend>> OpenSqliteBackend(const std::string& path, const Options& options);
+
+}  // namespace cairn::detail

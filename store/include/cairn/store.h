@@ -1,0 +1,205 @@
+// cairn/store.h — the event store.
+//
+// An EventStore is an append-only, gap-free, tamper-evident log of events,
+// grouped into streams (one per aggregate). Appends use optimistic concurrency
+// (ExpectedRevision); concurrent appends are committed together by group commit
+// (one transaction, one fsync); reads stream events through a visitor.
+//
+//   auto store = cairn::EventStore::Open("orders.db", {.create_if_missing = true});
+//   if (!store) { std::cerr << store.error().ToString() << "\n"; return 1; }
+//   std::vector<cairn::EventData> events{{.type = "order.placed.v1", .data = R"({"total":42})"}};
+//   auto appended = (*store)->Append("order-42", cairn::ExpectedRevision::NoStream(), events);
+//   (*store)->ReadStream("order-42", {}, [](const cairn::EventView& e) {
+//     std::cout << e.revision << " " << e.type << "\n";
+//     return true;  // keep going
+//   });
+//
+// Thread-safety: every EventStore method may be called from any thread at once.
+// A Subscription is used by one thread at a time (Stop() from any thread).
+// Several processes may open one store: readers always, writers take turns.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <initializer_list>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "cairn/event.h"
+#include "cairn/options.h"
+#include "cairn/status.h"
+
+namespace cairn {
+
+// Receives each event of a read. Return true to continue, false to stop early.
+// The view and everything it points to are valid only during the call.
+// An exception thrown by the visitor ends the read and propagates to the caller;
+// the store stays consistent.
+using EventVisitor = std::function<bool(const EventView&)>;
+
+enum class Direction : std::uint8_t { kForward, kBackward };
+
+struct ReadStreamOptions {
+  Direction direction = Direction::kForward;
+  // First revision to return. Default: the stream's first event (forward) or its last (backward).
+  std::optional<std::uint64_t> from_revision;
+  // Stop after this many events (those filtered out by `types` do not count).
+  std::uint64_t max_count = UINT64_MAX;
+  // Only events of these types; all when empty.
+  std::vector<std::string> types;
+};
+
+// Selects events of the global log.
+struct LogFilter {
+  // Only streams of this category (the part of the name before the first '-'); all when empty.
+  std::string category;
+  // Only events of these types; all when empty.
+  std::vector<std::string> types;
+
+  bool Matches(const EventView& event) const;
+};
+
+struct ReadLogOptions {
+  std::uint64_t from_position = 1;          // first position to visit (inclusive)
+  std::uint64_t to_position = UINT64_MAX;   // last position to visit (inclusive)
+  std::uint64_t max_count = UINT64_MAX;     // stop after this many matching events
+  LogFilter filter;
+};
+
+// A catch-up-then-live reader of the global log (or of a category). It delivers
+// every matching event after `after_position` exactly once and in order, first
+// those already committed, then new commits as they happen — no gap and no
+// duplicate at the seam, whatever is being appended meanwhile.
+//
+// Owns a read connection; it stays usable after the EventStore that made it is
+// destroyed (it then sees no further commits from this process).
+class Subscription {
+ public:
+  virtual ~Subscription() = default;
+  Subscription(const Subscription&) = delete;
+  Subscription& operator=(const Subscription&) = delete;
+
+  // Visits up to `max_events` matching events committed after the last one
+  // delivered. When none is there, waits up to `timeout` for a commit (in this
+  // process: woken by the commit itself; in another: noticed within
+  // Options::external_poll_interval). Returns how many events were visited:
+  // 0 when the timeout passed. kCancelled once Stop() has been called.
+  virtual Result<std::size_t> Poll(const EventVisitor& visit, std::size_t max_events,
+                                   std::chrono::milliseconds timeout) = 0;
+  // Wakes a waiting Poll and makes every later Poll return kCancelled. Any thread.
+  virtual void Stop() = 0;
+  // The position up to which the log has been examined: every matching event
+  // at or before it has been delivered. Store it as a checkpoint.
+  virtual std::uint64_t checkpoint() const = 0;
+
+ protected:
+  Subscription() = default;
+};
+
+struct SubscribeOptions {
+  // Deliver events after this position (a checkpoint: 0 = from the beginning).
+  std::uint64_t after_position = 0;
+  LogFilter filter;
+};
+
+// What Verify found. ok == true means: positions 1..head without a gap, every
+// stream's revisions contiguous from 0, every hash recomputed and equal, and the
+// streams table consistent with the log.
+struct VerifyReport {
+  bool ok = true;
+  std::uint64_t events_checked = 0;
+  std::uint64_t streams_checked = 0;
+  std::uint64_t head_position = 0;
+  Hash head_hash{};  // publish it elsewhere to detect truncation later
+  // First position at which something is wrong (0 when the problem is not tied to one).
+  std::uint64_t first_bad_position = 0;
+  std::string problem;  // empty when ok
+};
+
+struct VerifyOptions {
+  // Called now and then with (events checked, head position); may be empty.
+  std::function<void(std::uint64_t, std::uint64_t)> progress;
+};
+
+struct StoreStats {
+  std::string backend;  // "sqlite"
+  std::string path;
+  std::uint32_t format_version = 0;
+  std::uint64_t head_position = 0;
+  std::uint64_t stream_count = 0;
+  std::uint64_t deleted_stream_count = 0;
+  std::uint64_t file_bytes = 0;  // on disk, including the write-ahead log
+  std::int64_t first_recorded_at_us = 0;
+  std::int64_t last_recorded_at_us = 0;
+};
+
+class EventStore {
+ public:
+  // Opens (or, with options.create_if_missing, creates) the store at `path`.
+  // Refuses, without modifying it, a file that is not a cairn store
+  // (kCorruption) or a store of a newer format (kNotSupported).
+  static Result<std::unique_ptr<EventStore>> Open(const std::string& path,
+                                                   const Options& options = {});
+
+  virtual ~EventStore() = default;
+  EventStore(const EventStore&) = delete;
+  EventStore& operator=(const EventStore&) = delete;
+
+  // Appends `events` to `stream` atomically if the stream is in the `expected`
+  // state. On success the events are durable (Options::durability) and have
+  // gap-free positions. Expected outcomes come back as errors, and then nothing
+  // of this append was written:
+  //   kConflict         — the stream is not as expected; error.conflict() has its actual revision
+  //   kStreamDeleted    — the stream is tombstoned
+  //   kDuplicateEventId — an event id is committed elsewhere (a retry of this
+  //                       same append instead succeeds with already_committed)
+  //   kInvalidArgument  — bad stream name or type, invalid JSON, over a size limit, empty append
+  //   kBusy             — another process held the write lock past Options::busy_timeout
+  //   kIOError          — the disk failed (full, permission); nothing of it is committed
+  virtual Result<AppendResult> Append(std::string_view stream, ExpectedRevision expected,
+                                      std::span<const EventData> events) = 0;
+  Result<AppendResult> Append(std::string_view stream, ExpectedRevision expected,
+                              std::initializer_list<EventData> events) {
+    return Append(stream, expected, std::span<const EventData>(events.begin(), events.size()));
+  }
+
+  // Tombstones `stream`: a "$stream.deleted" event is appended to it (so the
+  // deletion is itself on the audit chain), reads of it then fail with
+  // kStreamDeleted and appends to it fail with kStreamDeleted. Its events stay
+  // in the global log. kNotFound when the stream does not exist.
+  virtual Result<AppendResult> DeleteStream(std::string_view stream, ExpectedRevision expected) = 0;
+
+  // Visits the events of one stream. Returns how many were visited.
+  // kNotFound when the stream does not exist, kStreamDeleted when it is tombstoned.
+  virtual Result<std::uint64_t> ReadStream(std::string_view stream, const ReadStreamOptions& options,
+                                           const EventVisitor& visit) = 0;
+
+  // Visits events of the global log in position order. Returns how many were visited.
+  virtual Result<std::uint64_t> ReadLog(const ReadLogOptions& options, const EventVisitor& visit) = 0;
+
+  virtual Result<StreamInfo> GetStreamInfo(std::string_view stream) = 0;
+
+  // The position of the last committed event (0 for an empty store).
+  virtual Result<std::uint64_t> HeadPosition() = 0;
+
+  virtual Result<std::unique_ptr<Subscription>> Subscribe(const SubscribeOptions& options) = 0;
+
+  // Recomputes the audit chain and checks the log's invariants. A damaged or
+  // tampered store is an ok == false report, not an error; errors are for
+  // failing to read at all.
+  virtual Result<VerifyReport> Verify(const VerifyOptions& options = {}) = 0;
+
+  virtual Result<StoreStats> Stats() = 0;
+
+  virtual const std::string& path() const = 0;
+
+ protected:
+  EventStore() = default;
+};
+
+}  // namespace cairn
