@@ -109,6 +109,8 @@ std::string_view CategoryOf(std::string_view stream);
 
 // Checks a stream name: 1-255 bytes of valid UTF-8, no control characters.
 Status ValidateStreamName(std::string_view stream);
+// Checks an event type with the same rules as a stream name.
+Status ValidateEventType(std::string_view type);
 
 // The expected state of a stream for optimistic concurrency.
 class ExpectedRevision {

@@ -1,0 +1,633 @@
+// The store's logic, once for every backend: input checks, group commit,
+// expected-revision checks, idempotency, the audit chain, subscriptions, verify.
+#include "cairn/store.h"
+
+#include <sodium.h>
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "backend.h"
+#include "cairn/audit.h"
+#include "json.h"
+
+namespace cairn {
+
+bool LogFilter::Matches(const EventView& event) const {
+  if (!category.empty() && CategoryOf(event.stream) != category) return false;
+  if (!types.empty() && std::find(types.begin(), types.end(), event.type) == types.end()) return false;
+  return true;
+}
+
+namespace detail {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::int64_t NowMicros() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// Wakes subscriptions of this process when the writer commits. Shared with
+// subscriptions so that they outlive the store safely.
+class CommitSignal {
+ public:
+  void Notify() {
+    {
+      std::lock_guard lock(mutex_);
+      ++commits_;
+    }
+    changed_.notify_all();
+  }
+  std::uint64_t commits() {
+    std::lock_guard lock(mutex_);
+    return commits_;
+  }
+  // Waits until a commit after `seen`, `stopped` is set, or `timeout` passes.
+  void WaitFor(std::uint64_t seen, const std::atomic<bool>& stopped, std::chrono::milliseconds timeout) {
+    std::unique_lock lock(mutex_);
+    changed_.wait_for(lock, timeout, [&] { return commits_ != seen || stopped.load(); });
+  }
+  // Sets `stopped` under the lock so that a waiter cannot miss it, then wakes everyone.
+  void Stop(std::atomic<bool>& stopped) {
+    {
+      std::lock_guard lock(mutex_);
+      stopped = true;
+    }
+    changed_.notify_all();
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::uint64_t commits_ = 0;
+};
+
+// One queued append (or delete) waiting for the group commit.
+struct PendingAppend {
+  std::string_view stream;
+  ExpectedRevision expected = ExpectedRevision::Any();
+  std::span<const EventData> events;
+  std::vector<EventId> ids;          // resolved: the caller's or generated
+  std::vector<bool> caller_ids;      // which ids the caller gave (only those can already exist)
+  bool any_caller_id = false;
+  bool is_delete = false;
+  std::size_t bytes = 0;
+
+  std::optional<Result<AppendResult>> result;
+  bool done = false;
+  std::condition_variable wake;
+};
+
+const EventData kTombstoneEvent{.type = std::string(kStreamDeletedType), .data = "{}"};
+
+class SubscriptionImpl final : public Subscription {
+ public:
+  SubscriptionImpl(std::shared_ptr<CommitSignal> signal, std::unique_ptr<Reader> reader,
+                   const SubscribeOptions& options, std::chrono::milliseconds poll_interval)
+      : signal_(std::move(signal)),
+        reader_(std::move(reader)),
+        filter_(options.filter),
+        checkpoint_(options.after_position),
+        poll_interval_(poll_interval) {}
+
+  Result<std::size_t> Poll(const EventVisitor& visit, std::size_t max_events,
+                           std::chrono::milliseconds timeout) override {
+    if (max_events == 0) return 0;
+    const auto deadline = Clock::now() + timeout;
+    bool reread = true;
+    while (true) {
+      if (stopped_) return Fail(ErrorCode::kCancelled, "subscription stopped");
+      std::uint64_t seen_commits = signal_->commits();
+      auto seen_change = reader_->ChangeCounter();
+      if (!seen_change) return Fail(seen_change.error());
+      if (reread) {
+        std::size_t visited = 0;
+        auto scan = reader_->ReadLog(
+            ReadLogOptions{.from_position = checkpoint_.load() + 1, .max_count = max_events, .filter = filter_},
+            [&](const EventView& event) {
+              bool more = visit(event);
+              // Delivered once the visitor returned: a visitor that throws sees the event again.
+              checkpoint_ = event.position;
+              ++visited;
+              return more;
+            });
+        if (!scan) return Fail(scan.error());
+        if (scan->scanned_through > checkpoint_) checkpoint_ = scan->scanned_through;
+        if (visited > 0) return visited;
+      }
+      auto now = Clock::now();
+      if (now >= deadline) return 0;
+      auto wait = std::min(poll_interval_, std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now) +
+                                               std::chrono::milliseconds(1));
+      signal_->WaitFor(seen_commits, stopped_, wait);
+      // Reread only when something committed: in this process (the signal) or in any (the counter).
+      if (signal_->commits() != seen_commits) {
+        reread = true;
+      } else {
+        auto change = reader_->ChangeCounter();
+        if (!change) return Fail(change.error());
+        reread = *change != *seen_change;
+      }
+    }
+  }
+
+  void Stop() override { signal_->Stop(stopped_); }
+
+  std::uint64_t checkpoint() const override { return checkpoint_; }
+
+ private:
+  std::shared_ptr<CommitSignal> signal_;
+  std::unique_ptr<Reader> reader_;
+  LogFilter filter_;
+  std::atomic<std::uint64_t> checkpoint_;
+  std::atomic<bool> stopped_{false};
+  std::chrono::milliseconds poll_interval_;
+};
+
+class StoreImpl final : public EventStore {
+ public:
+  StoreImpl(std::string path, const Options& options, std::unique_ptr<Backend> backend)
+      : path_(std::move(path)), options_(options), backend_(std::move(backend)) {}
+
+  Result<AppendResult> Append(std::string_view stream, ExpectedRevision expected,
+                              std::span<const EventData> events) override {
+    PendingAppend append{.stream = stream, .expected = expected, .events = events};
+    if (auto ok = Prepare(append); !ok) return Fail(ok.error());
+    return Submit(append);
+  }
+
+  Result<AppendResult> DeleteStream(std::string_view stream, ExpectedRevision expected) override {
+    if (auto ok = CheckWritable(); !ok) return Fail(ok.error());
+    if (auto ok = ValidateStreamName(stream); !ok) return Fail(ok.error());
+    PendingAppend append{.stream = stream,
+                         .expected = expected,
+                         .events = std::span<const EventData>(&kTombstoneEvent, 1),
+                         .ids = {EventId::NewV7()},
+                         .caller_ids = {false},
+                         .is_delete = true};
+    return Submit(append);
+  }
+
+  Result<std::uint64_t> ReadStream(std::string_view stream, const ReadStreamOptions& options,
+                                   const EventVisitor& visit) override {
+    if (auto ok = ValidateStreamName(stream); !ok) return Fail(ok.error());
+    auto reader = LeaseReader();
+    if (!reader) return Fail(reader.error());
+    auto state = (*reader)->GetStream(stream);
+    if (!state) return Fail(state.error());
+    if (!*state) return Fail(ErrorCode::kNotFound, "stream \"" + std::string(stream) + "\" does not exist");
+    if ((*state)->deleted) {
+      return Fail(ErrorCode::kStreamDeleted, "stream \"" + std::string(stream) + "\" is deleted");
+    }
+    return (*reader)->ReadStream(stream, options, visit);
+  }
+
+  Result<std::uint64_t> ReadLog(const ReadLogOptions& options, const EventVisitor& visit) override {
+    auto reader = LeaseReader();
+    if (!reader) return Fail(reader.error());
+    auto scan = (*reader)->ReadLog(options, visit);
+    if (!scan) return Fail(scan.error());
+    return scan->visited;
+  }
+
+  Result<StreamInfo> GetStreamInfo(std::string_view stream) override {
+    if (auto ok = ValidateStreamName(stream); !ok) return Fail(ok.error());
+    auto reader = LeaseReader();
+    if (!reader) return Fail(reader.error());
+    auto state = (*reader)->GetStream(stream);
+    if (!state) return Fail(state.error());
+    if (!*state) return StreamInfo{};
+    return StreamInfo{.exists = true,
+                      .deleted = (*state)->deleted,
+                      .head_revision = (*state)->head_revision,
+                      .head_position = (*state)->head_position};
+  }
+
+  Result<std::uint64_t> HeadPosition() override {
+    auto reader = LeaseReader();
+    if (!reader) return Fail(reader.error());
+    auto head = (*reader)->GetHead();
+    if (!head) return Fail(head.error());
+    return head->position;
+  }
+
+  Result<std::unique_ptr<Subscription>> Subscribe(const SubscribeOptions& options) override {
+    auto reader = backend_->OpenReader();
+    if (!reader) return Fail(reader.error());
+    return std::unique_ptr<Subscription>(std::make_unique<SubscriptionImpl>(
+        signal_, std::move(*reader), options, options_.external_poll_interval));
+  }
+
+  Result<VerifyReport> Verify(const VerifyOptions& options) override;
+
+  Result<StoreStats> Stats() override {
+    auto stats = backend_->Stats();
+    if (stats) stats->path = path_;
+    return stats;
+  }
+
+  const std::string& path() const override { return path_; }
+
+ private:
+  // Returns a pooled reader to the pool when it goes out of scope.
+  class ReaderLease {
+   public:
+    ReaderLease(StoreImpl* store, std::unique_ptr<Reader> reader) : store_(store), reader_(std::move(reader)) {}
+    ReaderLease(ReaderLease&& other) noexcept = default;
+    ReaderLease& operator=(ReaderLease&&) = delete;
+    ~ReaderLease() {
+      if (reader_) store_->ReturnReader(std::move(reader_));
+    }
+    Reader* operator->() const { return reader_.get(); }
+
+   private:
+    StoreImpl* store_;
+    std::unique_ptr<Reader> reader_;
+  };
+
+  Result<ReaderLease> LeaseReader() {
+    {
+      std::lock_guard lock(readers_mutex_);
+      if (!idle_readers_.empty()) {
+        auto reader = std::move(idle_readers_.back());
+        idle_readers_.pop_back();
+        return ReaderLease(this, std::move(reader));
+      }
+    }
+    auto reader = backend_->OpenReader();
+    if (!reader) return Fail(reader.error());
+    return ReaderLease(this, std::move(*reader));
+  }
+
+  void ReturnReader(std::unique_ptr<Reader> reader) {
+    std::lock_guard lock(readers_mutex_);
+    if (idle_readers_.size() < kMaxIdleReaders) idle_readers_.push_back(std::move(reader));
+  }
+
+  Status CheckWritable() const {
+    if (options_.read_only) return Fail(ErrorCode::kNotSupported, "the store " + path_ + " is open read-only");
+    return {};
+  }
+
+  // Checks an append's input and resolves its event ids; nothing touches storage.
+  Status Prepare(PendingAppend& append) const {
+    if (auto ok = CheckWritable(); !ok) return ok;
+    if (auto ok = ValidateStreamName(append.stream); !ok) return ok;
+    const auto& events = append.events;
+    if (events.empty()) return Fail(ErrorCode::kInvalidArgument, "an append needs at least one event");
+    if (events.size() > options_.max_append_events) {
+      return Fail(ErrorCode::kInvalidArgument, "an append of " + std::to_string(events.size()) +
+                                                   " events is over the limit of " +
+                                                   std::to_string(options_.max_append_events) +
+                                                   " (Options::max_append_events)");
+    }
+    append.ids.reserve(events.size());
+    append.caller_ids.reserve(events.size());
+    std::unordered_set<std::string_view> seen_ids;
+    for (std::size_t i = 0; i < events.size(); ++i) {
+      const EventData& event = events[i];
+      const std::string which = "event " + std::to_string(i) + (event.type.empty() ? "" : " (" + event.type + ")");
+      if (auto ok = ValidateEventType(event.type); !ok) return Fail(ErrorCode::kInvalidArgument, which + ": " + ok.error().message());
+      if (event.type.front() == '$') {
+        return Fail(ErrorCode::kInvalidArgument, which + ": event types starting with '$' are reserved for the store");
+      }
+      if (event.content_type.empty()) return Fail(ErrorCode::kInvalidArgument, which + ": the content type is empty");
+      std::size_t bytes = event.type.size() + event.data.size() + event.metadata.size();
+      if (bytes > options_.max_event_bytes) {
+        return Fail(ErrorCode::kInvalidArgument, which + " is " + std::to_string(bytes) +
+                                                     " bytes, over the limit of " +
+                                                     std::to_string(options_.max_event_bytes) +
+                                                     " (Options::max_event_bytes)");
+      }
+      append.bytes += bytes;
+      if (IsJsonContentType(event.content_type)) {
+        if (auto ok = ValidateJson(event.data, which + " data"); !ok) return ok;
+      }
+      if (!event.metadata.empty()) {
+        if (auto ok = ValidateJsonObject(event.metadata, which + " metadata"); !ok) return ok;
+      }
+      if (event.id) {
+        if (event.id->IsNil()) return Fail(ErrorCode::kInvalidArgument, which + ": the nil UUID is not an event id");
+        append.ids.push_back(*event.id);
+        append.caller_ids.push_back(true);
+        append.any_caller_id = true;
+      } else {
+        append.ids.push_back(EventId::NewV7());
+        append.caller_ids.push_back(false);
+      }
+      if (!seen_ids.insert(append.ids.back().AsBytes()).second) {
+        return Fail(ErrorCode::kInvalidArgument, which + ": event id " + append.ids.back().ToString() +
+                                                     " appears twice in one append");
+      }
+    }
+    if (append.bytes > options_.max_append_bytes) {
+      return Fail(ErrorCode::kInvalidArgument, "an append of " + std::to_string(append.bytes) +
+                                                   " bytes is over the limit of " +
+                                                   std::to_string(options_.max_append_bytes) +
+                                                   " (Options::max_append_bytes)");
+    }
+    return {};
+  }
+
+  // Group commit, leader/follower: the append at the front of the queue commits
+  // itself and everything queued behind it in one transaction; the others wait
+  // for their result. No background thread, so a lone writer pays no hand-off.
+  Result<AppendResult> Submit(PendingAppend& append) {
+    std::unique_lock lock(queue_mutex_);
+    queue_.push_back(&append);
+    append.wake.wait(lock, [&] { return append.done || queue_.front() == &append; });
+    if (append.done) return std::move(*append.result);
+
+    std::vector<PendingAppend*> group;
+    std::size_t group_bytes = 0;
+    for (PendingAppend* queued : queue_) {
+      if (!group.empty() &&
+          (group.size() >= options_.max_group_appends || group_bytes + queued->bytes > options_.max_append_bytes)) {
+        break;
+      }
+      group.push_back(queued);
+      group_bytes += queued->bytes;
+    }
+    lock.unlock();
+    bool committed = CommitGroup(group);
+    lock.lock();
+    for (PendingAppend* member : group) {
+      queue_.pop_front();
+      member->done = true;
+      if (member != &append) member->wake.notify_one();
+    }
+    if (!queue_.empty()) queue_.front()->wake.notify_one();
+    lock.unlock();
+    if (committed) signal_->Notify();
+    return std::move(*append.result);
+  }
+
+  // Commits `group` in one transaction. Each member gets its own result; a
+  // failure of the transaction itself fails every member that would have written.
+  bool CommitGroup(const std::vector<PendingAppend*>& group) {
+    auto fail_all = [&](const Error& error) {
+      for (PendingAppend* member : group) {
+        if (!member->result || member->result->has_value()) member->result = std::unexpected(error);
+      }
+      return false;
+    };
+    auto txn = backend_->BeginWrite();
+    if (!txn) return fail_all(txn.error());
+    auto head = (*txn)->GetHead();
+    if (!head) return fail_all(head.error());
+    // recorded_at never goes backwards along the log, so time ranges can be found by binary search.
+    std::int64_t now = std::max(NowMicros(), head->recorded_at_us);
+    bool wrote = false;
+    for (PendingAppend* member : group) {
+      if (auto ok = ApplyAppend(**txn, *head, now, *member); !ok) return fail_all(ok.error());
+      wrote = wrote || (member->result->has_value() && !(*member->result)->already_committed);
+    }
+    if (!wrote) return false;  // nothing to commit: the transaction rolls back on destruction
+    if (auto ok = (*txn)->Commit(); !ok) return fail_all(ok.error());
+    return true;
+  }
+
+  // Decides one append inside the group's transaction. Outcomes of the append
+  // (conflict, duplicate id, …) go to append.result; the returned error is for
+  // failures of the transaction itself.
+  Status ApplyAppend(WriteTransaction& txn, ChainHead& head, std::int64_t now, PendingAppend& append) {
+    const std::string stream(append.stream);
+    const std::size_t count = append.ids.size();
+
+    if (append.any_caller_id) {
+      std::vector<std::optional<EventLocation>> found(count);
+      bool any_found = false;
+      for (std::size_t i = 0; i < count; ++i) {
+        if (!append.caller_ids[i]) continue;
+        auto location = txn.FindEventId(append.ids[i]);
+        if (!location) return Fail(location.error());
+        found[i] = std::move(*location);
+        any_found = any_found || found[i].has_value();
+      }
+      if (any_found) {
+        append.result = DecideRetry(append, found);
+        return {};
+      }
+    }
+
+    auto state = txn.GetStream(stream);
+    if (!state) return Fail(state.error());
+    if (*state && (*state)->deleted) {
+      append.result = Fail(ErrorCode::kStreamDeleted, "stream \"" + stream + "\" is deleted");
+      return {};
+    }
+    if (append.is_delete && !*state) {
+      append.result = Fail(ErrorCode::kNotFound, "stream \"" + stream + "\" does not exist");
+      return {};
+    }
+    std::optional<std::uint64_t> actual;
+    if (*state) actual = (*state)->head_revision;
+    if (!Matches(append.expected, actual)) {
+      append.result = std::unexpected(
+          Error(ConflictDetail{.stream = stream, .actual_revision = actual},
+                "stream \"" + stream + "\": expected revision " + append.expected.ToString() + ", actual " +
+                    (actual ? std::to_string(*actual) : std::string("no stream"))));
+      return {};
+    }
+
+    AppendResult result;
+    result.first_revision = actual ? *actual + 1 : 0;
+    result.first_position = head.position + 1;
+    for (std::size_t i = 0; i < count; ++i) {
+      const EventData& data = append.events[i];
+      EventView event{.position = head.position + 1,
+                      .stream = append.stream,
+                      .revision = result.first_revision + i,
+                      .id = append.ids[i],
+                      .type = data.type,
+                      .recorded_at_us = now,
+                      .content_type = data.content_type,
+                      .data = data.data,
+                      .metadata = data.metadata};
+      event.hash = ChainHash(head.hash, event);
+      if (auto ok = txn.InsertEvent(event); !ok) return ok;
+      head = ChainHead{.position = event.position, .hash = event.hash, .recorded_at_us = now};
+    }
+    result.last_revision = result.first_revision + count - 1;
+    result.last_position = head.position;
+    StreamState new_state{.head_revision = result.last_revision,
+                          .head_position = result.last_position,
+                          .deleted = append.is_delete};
+    if (auto ok = txn.PutStream(stream, new_state); !ok) return ok;
+    append.result = result;
+    return {};
+  }
+
+  static bool Matches(ExpectedRevision expected, std::optional<std::uint64_t> actual) {
+    switch (expected.kind()) {
+      case ExpectedRevision::Kind::kAny: return true;
+      case ExpectedRevision::Kind::kNoStream: return !actual;
+      case ExpectedRevision::Kind::kStreamExists: return actual.has_value();
+      case ExpectedRevision::Kind::kExact: return actual && *actual == expected.revision();
+    }
+    return false;
+  }
+
+  // Some of the append's ids are already committed. It is a retry of a committed
+  // append when all of them sit, in order, at consecutive revisions of this
+  // stream and the expected revision fits where they were written; then it
+  // succeeds without writing. Anything else reuses an id: an error.
+  static Result<AppendResult> DecideRetry(const PendingAppend& append,
+                                          const std::vector<std::optional<EventLocation>>& found) {
+    const std::size_t count = found.size();
+    bool same_place = found[0].has_value();
+    for (std::size_t i = 0; same_place && i < count; ++i) {
+      same_place = found[i] && found[i]->stream == append.stream && found[i]->revision == found[0]->revision + i;
+    }
+    if (!same_place) {
+      for (std::size_t i = 0; i < count; ++i) {
+        if (found[i]) {
+          return Fail(ErrorCode::kDuplicateEventId,
+                      "event id " + append.ids[i].ToString() + " is already committed in stream \"" +
+                          found[i]->stream + "\" at revision " + std::to_string(found[i]->revision));
+        }
+      }
+    }
+    const std::uint64_t first = found[0]->revision;
+    std::optional<std::uint64_t> before;
+    if (first > 0) before = first - 1;
+    if (!Matches(append.expected, before)) {
+      return std::unexpected(Error(
+          ConflictDetail{.stream = std::string(append.stream), .actual_revision = found[count - 1]->revision},
+          "stream \"" + std::string(append.stream) + "\": these events were already committed at revision " +
+              std::to_string(first) + ", which does not fit expected revision " + append.expected.ToString()));
+    }
+    return AppendResult{.first_revision = first,
+                        .last_revision = found[count - 1]->revision,
+                        .first_position = found[0]->position,
+                        .last_position = found[count - 1]->position,
+                        .already_committed = true};
+  }
+
+  static constexpr std::size_t kMaxIdleReaders = 16;
+
+  const std::string path_;
+  const Options options_;
+  std::unique_ptr<Backend> backend_;
+  std::shared_ptr<CommitSignal> signal_ = std::make_shared<CommitSignal>();
+
+  std::mutex queue_mutex_;
+  std::deque<PendingAppend*> queue_;
+
+  std::mutex readers_mutex_;
+  std::vector<std::unique_ptr<Reader>> idle_readers_;
+};
+
+Result<VerifyReport> StoreImpl::Verify(const VerifyOptions& options) {
+  auto reader = backend_->OpenReader();
+  if (!reader) return Fail(reader.error());
+  struct StreamSeen {
+    std::uint64_t next_revision = 0;
+    std::uint64_t last_position = 0;
+    bool deleted = false;
+  };
+  std::unordered_map<std::string, StreamSeen> streams;
+  VerifyReport report;
+  Hash previous = kGenesisHash;
+  std::uint64_t expected_position = 1;
+  auto bad = [&](std::uint64_t position, std::string problem) {
+    report.ok = false;
+    report.first_bad_position = position;
+    report.problem = std::move(problem);
+    return false;
+  };
+  auto scan = (*reader)->ReadLog(ReadLogOptions{}, [&](const EventView& event) {
+    const std::string at = "position " + std::to_string(event.position);
+    if (event.position != expected_position) {
+      return bad(expected_position, "position " + std::to_string(expected_position) +
+                                        " is missing from the log (the next event is at " +
+                                        std::to_string(event.position) + ")");
+    }
+    auto [it, inserted] = streams.try_emplace(std::string(event.stream));
+    StreamSeen& seen = it->second;
+    if (seen.deleted) {
+      return bad(event.position, at + ": stream \"" + std::string(event.stream) + "\" has an event after its tombstone");
+    }
+    if (event.revision != seen.next_revision) {
+      return bad(event.position, at + ": stream \"" + std::string(event.stream) + "\" has revision " +
+                                     std::to_string(event.revision) + " where " +
+                                     std::to_string(seen.next_revision) + " was expected");
+    }
+    Hash computed = ChainHash(previous, event);
+    if (computed != event.hash) {
+      return bad(event.position, at + ": the hash does not match the event (it was altered, or an event "
+                                      "before it was removed or reordered)");
+    }
+    seen.next_revision = event.revision + 1;
+    seen.last_position = event.position;
+    seen.deleted = event.type == kStreamDeletedType;
+    previous = computed;
+    report.head_position = event.position;
+    ++expected_position;
+    if ((++report.events_checked % 65536) == 0 && options.progress) options.progress(report.events_checked, 0);
+    return true;
+  });
+  if (!scan) return Fail(scan.error());
+  report.head_hash = previous;
+  if (!report.ok) return report;
+
+  // The streams table must agree with the log. Rows changed after the scan's
+  // snapshot (head beyond it) belong to later commits and are skipped.
+  std::uint64_t rows = 0;
+  auto checked = (*reader)->ForEachStream([&](std::string_view name, const StreamState& state) {
+    if (state.head_position > report.head_position) return true;
+    ++rows;
+    auto it = streams.find(std::string(name));
+    std::string which = "stream \"" + std::string(name) + "\"";
+    if (it == streams.end()) return bad(state.head_position, which + " is listed but has no events in the log");
+    const StreamSeen& seen = it->second;
+    if (seen.next_revision != state.head_revision + 1 || seen.last_position != state.head_position) {
+      return bad(seen.last_position, which + " is listed at revision " + std::to_string(state.head_revision) +
+                                         " but its last event in the log is revision " +
+                                         std::to_string(seen.next_revision - 1));
+    }
+    if (seen.deleted != state.deleted) {
+      return bad(seen.last_position, which + (state.deleted ? " is marked deleted without a tombstone event"
+                                                            : " has a tombstone event but is not marked deleted"));
+    }
+    return true;
+  });
+  if (!checked) return Fail(checked.error());
+  if (report.ok && rows != streams.size()) {
+    report.ok = false;
+    report.problem = std::to_string(streams.size() - rows) + " stream(s) in the log are missing from the streams table";
+  }
+  report.streams_checked = rows;
+  if (options.progress) options.progress(report.events_checked, report.head_position);
+  return report;
+}
+
+}  // namespace
+}  // namespace detail
+
+Result<std::unique_ptr<EventStore>> EventStore::Open(const std::string& path, const Options& options) {
+  if (sodium_init() < 0) return Fail(ErrorCode::kIOError, "libsodium failed to initialise");
+  if (options.max_group_appends == 0 || options.max_append_events == 0) {
+    return Fail(ErrorCode::kInvalidArgument, "Options::max_group_appends and max_append_events must be positive");
+  }
+  Result<std::unique_ptr<detail::Backend>> backend = Fail(ErrorCode::kNotSupported, "unknown backend");
+  switch (options.backend) {
+    case BackendKind::kSqlite:
+      backend = detail::OpenSqliteBackend(path, options);
+      break;
+    case BackendKind::kLmdb:
+      return Fail(ErrorCode::kNotSupported, "the LMDB backend is not built into this cairn");
+  }
+  if (!backend) return Fail(backend.error());
+  return std::unique_ptr<EventStore>(std::make_unique<detail::StoreImpl>(path, options, std::move(*backend)));
+}
+
+}  // namespace cairn
