@@ -82,7 +82,9 @@ struct PendingAppend {
   std::size_t bytes = 0;
 
   std::optional<Result<AppendResult>> result;
-  bool done = false;
+  std::mutex mutex;  // guards done and leader
+  bool done = false;    // result is set; the caller may return
+  bool leader = false;  // at the front of the queue: commit the next group
   std::condition_variable wake;
 };
 
@@ -340,34 +342,55 @@ class StoreImpl final : public EventStore {
   // Group commit, leader/follower: the append at the front of the queue commits
   // itself and everything queued behind it in one transaction; the others wait
   // for their result. No background thread, so a lone writer pays no hand-off.
+  // Each append waits on its own mutex and condition variable, so that waking
+  // a group does not make every member fight over the queue's mutex.
   Result<AppendResult> Submit(PendingAppend& append) {
-    std::unique_lock lock(queue_mutex_);
-    queue_.push_back(&append);
-    append.wake.wait(lock, [&] { return append.done || queue_.front() == &append; });
-    if (append.done) return std::move(*append.result);
+    bool leader;
+    {
+      std::lock_guard lock(queue_mutex_);
+      queue_.push_back(&append);
+      leader = queue_.size() == 1;
+    }
+    if (!leader) {
+      std::unique_lock lock(append.mutex);
+      append.wake.wait(lock, [&] { return append.done || append.leader; });
+      if (append.done) return std::move(*append.result);
+    }
 
     std::vector<PendingAppend*> group;
-    std::size_t group_bytes = 0;
-    for (PendingAppend* queued : queue_) {
-      if (!group.empty() &&
-          (group.size() >= options_.max_group_appends || group_bytes + queued->bytes > options_.max_append_bytes)) {
-        break;
+    {
+      std::lock_guard lock(queue_mutex_);
+      std::size_t group_bytes = 0;
+      for (PendingAppend* queued : queue_) {
+        if (!group.empty() && (group.size() >= options_.max_group_appends ||
+                               group_bytes + queued->bytes > options_.max_append_bytes)) {
+          break;
+        }
+        group.push_back(queued);
+        group_bytes += queued->bytes;
       }
-      group.push_back(queued);
-      group_bytes += queued->bytes;
     }
-    lock.unlock();
     bool committed = CommitGroup(group);
-    lock.lock();
-    for (PendingAppend* member : group) {
-      queue_.pop_front();
-      member->done = true;
-      if (member != &append) member->wake.notify_one();
+    PendingAppend* next_leader = nullptr;
+    {
+      std::lock_guard lock(queue_mutex_);
+      queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(group.size()));
+      if (!queue_.empty()) next_leader = queue_.front();
     }
-    if (!queue_.empty()) queue_.front()->wake.notify_one();
-    lock.unlock();
+    // The next group starts before this one's callers are woken. Once a member
+    // is told it is done it may return and destroy itself: touch it no more.
+    if (next_leader) Wake(*next_leader, &PendingAppend::leader);
     if (committed) signal_->Notify();
+    for (PendingAppend* member : group) {
+      if (member != &append) Wake(*member, &PendingAppend::done);
+    }
     return std::move(*append.result);
+  }
+
+  static void Wake(PendingAppend& append, bool PendingAppend::*flag) {
+    std::lock_guard lock(append.mutex);
+    append.*flag = true;
+    append.wake.notify_one();
   }
 
   // Commits `group` in one transaction. Each member gets its own result; a
