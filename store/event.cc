@@ -215,11 +215,12 @@ Result<ExpectedRevision> ExpectedRevision::Parse(std::string_view text) {
   }
   std::uint64_t value = 0;
   for (char c : text) {
-    if (c < '0' || c > '9' || value > (UINT64_MAX - 9) / 10) {
+    auto digit = static_cast<std::uint64_t>(c - '0');
+    if (c < '0' || c > '9' || value > (UINT64_MAX - digit) / 10) {
       return Fail(ErrorCode::kInvalidArgument,
                   "invalid expected revision \"" + std::string(text) + "\": use any, no-stream, exists or a revision");
     }
-    value = value * 10 + static_cast<std::uint64_t>(c - '0');
+    value = value * 10 + digit;
   }
   return Exact(value);
 }

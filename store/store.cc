@@ -501,8 +501,8 @@ class StoreImpl final : public EventStore {
 
   // Some of the append's ids are already committed. It is a retry of a committed
   // append when all of them sit, in order, at consecutive revisions of this
-  // stream and the expected revision fits where they were written; then it
-  // succeeds without writing. Anything else reuses an id: an error.
+  // stream, exactly where this append would have put them (for its expected
+  // revision); then it succeeds without writing. Anything else reuses an id.
   static Result<AppendResult> DecideRetry(const PendingAppend& append,
                                           const std::vector<std::optional<EventLocation>>& found) {
     const std::size_t count = found.size();
@@ -510,29 +510,26 @@ class StoreImpl final : public EventStore {
     for (std::size_t i = 0; same_place && i < count; ++i) {
       same_place = found[i] && found[i]->stream == append.stream && found[i]->revision == found[0]->revision + i;
     }
-    if (!same_place) {
-      for (std::size_t i = 0; i < count; ++i) {
-        if (found[i]) {
-          return Fail(ErrorCode::kDuplicateEventId,
-                      "event id " + append.ids[i].ToString() + " is already committed in stream \"" +
-                          found[i]->stream + "\" at revision " + std::to_string(found[i]->revision));
-        }
+    if (same_place) {
+      std::optional<std::uint64_t> before;
+      if (found[0]->revision > 0) before = found[0]->revision - 1;
+      if (Matches(append.expected, before)) {
+        return AppendResult{.first_revision = found[0]->revision,
+                            .last_revision = found[count - 1]->revision,
+                            .first_position = found[0]->position,
+                            .last_position = found[count - 1]->position,
+                            .already_committed = true};
       }
     }
-    const std::uint64_t first = found[0]->revision;
-    std::optional<std::uint64_t> before;
-    if (first > 0) before = first - 1;
-    if (!Matches(append.expected, before)) {
-      return std::unexpected(Error(
-          ConflictDetail{.stream = std::string(append.stream), .actual_revision = found[count - 1]->revision},
-          "stream \"" + std::string(append.stream) + "\": these events were already committed at revision " +
-              std::to_string(first) + ", which does not fit expected revision " + append.expected.ToString()));
+    for (std::size_t i = 0; i < count; ++i) {
+      if (found[i]) {
+        return Fail(ErrorCode::kDuplicateEventId,
+                    "event id " + append.ids[i].ToString() + " is already committed in stream \"" +
+                        found[i]->stream + "\" at revision " + std::to_string(found[i]->revision) +
+                        " (an append may be retried only with the same events and expected revision)");
+      }
     }
-    return AppendResult{.first_revision = first,
-                        .last_revision = found[count - 1]->revision,
-                        .first_position = found[0]->position,
-                        .last_position = found[count - 1]->position,
-                        .already_committed = true};
+    return Fail(ErrorCode::kDuplicateEventId, "event ids already committed");  // unreachable: some id was found
   }
 
   static constexpr std::size_t kMaxIdleReaders = 16;

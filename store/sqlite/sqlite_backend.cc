@@ -4,7 +4,9 @@
 // Format version 1 — do not change existing tables or columns; a new format
 // gets a new version number and a migration.
 #include <sqlite3.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
@@ -319,11 +321,13 @@ class SqliteReader final : public Reader {
 
   Result<LogScan> ReadLog(const ReadLogOptions& options, const EventVisitor& visit) override {
     // One read transaction, so that the head and the scan see the same snapshot.
+    // It ends however the scan ends, a throwing visitor included.
     if (auto ok = conn_->Exec("BEGIN", "starting a read"); !ok) return Fail(ok.error());
-    auto result = ReadLogInTransaction(options, visit);
-    // Ending a read transaction cannot lose data; a failure here only leaves it to the next BEGIN.
-    (void)conn_->Exec("COMMIT", "ending a read");
-    return result;
+    struct EndRead {
+      Connection* conn;
+      ~EndRead() { (void)conn->Exec("COMMIT", "ending a read"); }  // a read commits nothing
+    } end_read{conn_.get()};
+    return ReadLogInTransaction(options, visit);
   }
 
   Result<std::optional<StreamState>> GetStream(std::string_view stream) override { return conn_->GetStream(stream); }
@@ -559,28 +563,40 @@ Status CheckExistingFile(const std::string& path, const struct stat& st) {
   return {};
 }
 
-// Creates the schema in rollback-journal mode, so that the header (application id,
-// format version) is in the main file before WAL is switched on.
-Status CreateSchema(Connection& conn) {
-  if (auto ok = conn.Exec("BEGIN EXCLUSIVE", "creating the store"); !ok) return ok;
-  auto existing = conn.QueryInt("PRAGMA application_id", "creating the store");
-  if (!existing) return Fail(existing.error());
-  if (*existing == kApplicationId) return conn.Exec("COMMIT", "creating the store");  // another process won the race
-  auto tables = conn.QueryInt("SELECT count(*) FROM sqlite_master", "creating the store");
-  if (!tables) return Fail(tables.error());
-  if (*tables != 0) {
-    (void)conn.Exec("ROLLBACK", "creating the store");
-    return Fail(ErrorCode::kCorruption, "the file is a SQLite database but not a cairn store");
-  }
-  std::string ddl = std::string(kSchema) + "PRAGMA application_id = " + std::to_string(kApplicationId) +
+// Writes the schema into a fresh file in rollback-journal mode, so that the
+// header (application id, format version) is in the main file before WAL is on.
+Status WriteSchema(const std::string& file, const Options& options) {
+  auto conn = Connection::Open(file, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, options);
+  if (!conn) return Fail(conn.error());
+  std::string ddl = std::string("PRAGMA synchronous = FULL; BEGIN EXCLUSIVE;") + kSchema +
+                    "PRAGMA application_id = " + std::to_string(kApplicationId) +
                     ";\nPRAGMA user_version = " + std::to_string(kFormatVersion) + ";\n" +
                     "INSERT INTO cairn_meta (key, value) VALUES ('format_version', '" +
-                    std::to_string(kFormatVersion) + "'), ('created_at', strftime('%Y-%m-%dT%H:%M:%fZ', 'now'));";
-  if (auto ok = conn.Exec(ddl.c_str(), "creating the store"); !ok) {
-    (void)conn.Exec("ROLLBACK", "creating the store");
-    return ok;
+                    std::to_string(kFormatVersion) + "'), ('created_at', strftime('%Y-%m-%dT%H:%M:%fZ', 'now'));"
+                    "COMMIT;";
+  return (*conn)->Exec(ddl.c_str(), "creating the store");
+}
+
+// Creates a store at `path` atomically: the schema is written to a temporary
+// file beside it, which is then linked into place. A crash leaves either no
+// store or a complete one (never an empty file that Open would refuse), and of
+// two racing creators one wins and the other opens its store.
+Status CreateStoreFile(const std::string& path, const Options& options) {
+  std::string temp = path + ".creating-" + std::to_string(::getpid());
+  ::unlink(temp.c_str());
+  auto written = WriteSchema(temp, options);
+  if (written && ::link(temp.c_str(), path.c_str()) != 0 && errno != EEXIST) {
+    written = Fail(ErrorCode::kIOError, "cannot create " + path + ": " + std::strerror(errno));
   }
-  return conn.Exec("COMMIT", "creating the store");
+  ::unlink(temp.c_str());
+  if (!written) return written;
+  // Make the new directory entry itself durable.
+  std::string dir = path.find('/') == std::string::npos ? "." : path.substr(0, path.rfind('/') + 1);
+  if (int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY); fd >= 0) {
+    ::fsync(fd);
+    ::close(fd);
+  }
+  return {};
 }
 
 }  // namespace
@@ -597,16 +613,19 @@ Result<std::unique_ptr<Backend>> OpenSqliteBackend(const std::string& path, cons
     return Fail(ErrorCode::kNotFound, "no store at " + path);
   }
 
+  if (!exists) {
+    if (auto ok = CreateStoreFile(path, options); !ok) return Fail(ok.error());
+    // Someone else may have won the race with another kind of file: check what is there now.
+    if (::stat(path.c_str(), &st) != 0) return Fail(ErrorCode::kIOError, "cannot open " + path + ": " + std::strerror(errno));
+    if (auto ok = CheckExistingFile(path, st); !ok) return Fail(ok.error());
+  }
+
   std::unique_ptr<Connection> writer;
   if (!options.read_only) {
-    int flags = SQLITE_OPEN_READWRITE | (exists ? 0 : SQLITE_OPEN_CREATE);
-    auto conn = Connection::Open(path, flags, options);
+    auto conn = Connection::Open(path, SQLITE_OPEN_READWRITE, options);
     if (!conn) return Fail(conn.error());
     writer = std::move(*conn);
-    if (!exists) {
-      if (auto ok = CreateSchema(*writer); !ok) return Fail(ok.error());
-    }
-    // Re-check through SQLite: the header may have been read mid-write by a racing creator.
+    // Re-check through SQLite, which also sees what is still in the write-ahead log.
     auto application_id = writer->QueryInt("PRAGMA application_id", "opening the store");
     if (!application_id) return Fail(application_id.error());
     if (*application_id != kApplicationId) {
