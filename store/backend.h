@@ -82,6 +82,13 @@ class WriteTransaction {
   virtual Status PutStream(std::string_view stream, const StreamState& state) = 0;
   // Commits durably (per Options::durability).
   virtual Status Commit() = 0;
+
+  // True when an operation (or Commit) above failed only because the backend ran
+  // out of room that it makes by itself — LMDB's memory map was full. Nothing of
+  // the transaction is committed; the store destroys it and runs the whole group
+  // again in a new transaction, whose BeginWrite makes the room first. Callers
+  // never see the condition. Default: false.
+  virtual bool NeedsRetry() const { return false; }
 };
 
 class Backend {
@@ -98,5 +105,7 @@ class Backend {
 
 // Opens or creates the SQLite backend at `path` (see sqlite/sqlite_backend.cc).
 Result<std::unique_ptr<Backend>> OpenSqliteBackend(const std::string& path, const Options& options);
+// Opens or creates the LMDB backend at `path` (see lmdb/lmdb_backend.cc).
+Result<std::unique_ptr<Backend>> OpenLmdbBackend(const std::string& path, const Options& options);
 
 }  // namespace cairn::detail

@@ -3,11 +3,15 @@
 #include "cairn/store.h"
 
 #include <sodium.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <condition_variable>
+#include <cstring>
 #include <deque>
+#include <fstream>
 #include <mutex>
 #include <unordered_map>
 #include <unordered_set>
@@ -393,29 +397,46 @@ class StoreImpl final : public EventStore {
     append.wake.notify_one();
   }
 
+  enum class GroupOutcome { kCommitted, kNothingWritten, kFailed, kRetry };
+
   // Commits `group` in one transaction. Each member gets its own result; a
   // failure of the transaction itself fails every member that would have written.
+  // When the backend asks for it (WriteTransaction::NeedsRetry: LMDB grew its
+  // memory map), the group runs again from the start in a new transaction:
+  // nothing of the failed attempt was committed, so every member starts over.
   bool CommitGroup(const std::vector<PendingAppend*>& group) {
+    for (int attempt = 1;; ++attempt) {
+      GroupOutcome outcome = TryCommitGroup(group, /*may_retry=*/attempt < kMaxGroupAttempts);
+      if (outcome != GroupOutcome::kRetry) return outcome == GroupOutcome::kCommitted;
+      for (PendingAppend* member : group) member->result.reset();
+    }
+  }
+
+  GroupOutcome TryCommitGroup(const std::vector<PendingAppend*>& group, bool may_retry) {
     auto fail_all = [&](const Error& error) {
       for (PendingAppend* member : group) {
         if (!member->result || member->result->has_value()) member->result = std::unexpected(error);
       }
-      return false;
+      return GroupOutcome::kFailed;
     };
     auto txn = backend_->BeginWrite();
     if (!txn) return fail_all(txn.error());
+    auto fail = [&](const Error& error) {
+      return may_retry && (*txn)->NeedsRetry() ? GroupOutcome::kRetry : fail_all(error);
+    };
     auto head = (*txn)->GetHead();
-    if (!head) return fail_all(head.error());
+    if (!head) return fail(head.error());
     // recorded_at never goes backwards along the log, so time ranges can be found by binary search.
     std::int64_t now = std::max(NowMicros(), head->recorded_at_us);
     bool wrote = false;
     for (PendingAppend* member : group) {
-      if (auto ok = ApplyAppend(**txn, *head, now, *member); !ok) return fail_all(ok.error());
+      if (auto ok = ApplyAppend(**txn, *head, now, *member); !ok) return fail(ok.error());
       wrote = wrote || (member->result->has_value() && !(*member->result)->already_committed);
     }
-    if (!wrote) return false;  // nothing to commit: the transaction rolls back on destruction
-    if (auto ok = (*txn)->Commit(); !ok) return fail_all(ok.error());
-    return true;
+    // Nothing to commit: the transaction rolls back on destruction.
+    if (!wrote) return GroupOutcome::kNothingWritten;
+    if (auto ok = (*txn)->Commit(); !ok) return fail(ok.error());
+    return GroupOutcome::kCommitted;
   }
 
   // Decides one append inside the group's transaction. Outcomes of the append
@@ -533,6 +554,9 @@ class StoreImpl final : public EventStore {
   }
 
   static constexpr std::size_t kMaxIdleReaders = 16;
+  // Each retry follows a growth of at least double the map, so this is never
+  // reached by a group that fits on the disk at all.
+  static constexpr int kMaxGroupAttempts = 40;
 
   const std::string path_;
   const Options options_;
@@ -630,6 +654,63 @@ Result<VerifyReport> StoreImpl::Verify(const VerifyOptions& options) {
   return report;
 }
 
+// What the first bytes of an existing file say it is.
+enum class FileKind { kMissing, kSqlite, kCairnSqlite, kLmdb, kOther };
+
+FileKind DetectFileKind(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return errno == ENOENT ? FileKind::kMissing : FileKind::kOther;
+  if (!S_ISREG(st.st_mode)) return FileKind::kOther;
+  unsigned char header[100] = {};
+  std::ifstream file(path, std::ios::binary);
+  file.read(reinterpret_cast<char*>(header), sizeof header);
+  const auto got = static_cast<std::size_t>(file.gcount());
+  if (got >= 72 && std::memcmp(header, "SQLite format 3", 16) == 0) {
+    // PRAGMA application_id, big-endian at offset 68: 'cair' marks a cairn store.
+    return std::memcmp(header + 68, "cair", 4) == 0 ? FileKind::kCairnSqlite : FileKind::kSqlite;
+  }
+  // LMDB's first meta page: a 16-byte page header, then the meta's magic
+  // 0xBEEFC0DE in the machine's byte order (lmdb.h's MDB_meta, mdb.c's MDB_MAGIC).
+  constexpr std::uint32_t kLmdbMagic = 0xBEEFC0DE;
+  std::uint32_t magic = 0;
+  if (got >= 24) std::memcpy(&magic, header + 16, sizeof magic);
+  if (magic == kLmdbMagic) return FileKind::kLmdb;
+  return FileKind::kOther;
+}
+
+// kAuto follows the file; an explicit kind must match a file that is a store of
+// the other backend. Files that are no store at all go to the requested backend
+// (SQLite for kAuto), which refuses them with its own, precise message.
+Result<BackendKind> ChooseBackend(const std::string& path, BackendKind requested) {
+  const FileKind found = DetectFileKind(path);
+  if (requested == BackendKind::kAuto) {
+    if (found == FileKind::kLmdb) return BackendKind::kLmdb;
+    struct stat st {};
+    if (found == FileKind::kOther && ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode)) {
+      return Fail(ErrorCode::kCorruption,
+                  path + " is not a cairn store (neither a SQLite database nor an LMDB environment)");
+    }
+    return BackendKind::kSqlite;  // a new store, a SQLite file, or something SQLite's checks explain
+  }
+  if (requested == BackendKind::kLmdb && found == FileKind::kCairnSqlite) {
+    return Fail(ErrorCode::kInvalidArgument,
+                path + " is a cairn SQLite store, not an LMDB one: open it with BackendKind::kSqlite or kAuto");
+  }
+  if (requested == BackendKind::kLmdb && found == FileKind::kSqlite) {
+    return Fail(ErrorCode::kCorruption,
+                path + " is not a cairn store (it is a SQLite database, not an LMDB environment)");
+  }
+  if (requested == BackendKind::kSqlite && found == FileKind::kLmdb) {
+    return Fail(ErrorCode::kInvalidArgument,
+                path + " is an LMDB environment, not a SQLite store: open it with BackendKind::kLmdb or kAuto");
+  }
+  if (requested != BackendKind::kSqlite && requested != BackendKind::kLmdb) {
+    return Fail(ErrorCode::kInvalidArgument,
+                "unknown Options::backend " + std::to_string(static_cast<int>(requested)));
+  }
+  return requested;
+}
+
 }  // namespace
 }  // namespace detail
 
@@ -638,13 +719,18 @@ Result<std::unique_ptr<EventStore>> EventStore::Open(const std::string& path, co
   if (options.max_group_appends == 0 || options.max_append_events == 0) {
     return Fail(ErrorCode::kInvalidArgument, "Options::max_group_appends and max_append_events must be positive");
   }
+  auto kind = detail::ChooseBackend(path, options.backend);
+  if (!kind) return Fail(kind.error());
   Result<std::unique_ptr<detail::Backend>> backend = Fail(ErrorCode::kNotSupported, "unknown backend");
-  switch (options.backend) {
+  switch (*kind) {
     case BackendKind::kSqlite:
       backend = detail::OpenSqliteBackend(path, options);
       break;
     case BackendKind::kLmdb:
-      return Fail(ErrorCode::kNotSupported, "the LMDB backend is not built into this cairn");
+      backend = detail::OpenLmdbBackend(path, options);
+      break;
+    case BackendKind::kAuto:
+      break;  // ChooseBackend never returns it
   }
   if (!backend) return Fail(backend.error());
   return std::unique_ptr<EventStore>(std::make_unique<detail::StoreImpl>(path, options, std::move(*backend)));

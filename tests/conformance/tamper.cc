@@ -4,10 +4,23 @@
 // recorded_at, content_type, data, metadata, hash) is protected by triggers
 // that forbid UPDATE and DELETE. Like an attacker, we save the triggers, drop
 // them, change the rows and put the triggers back, in one transaction.
+//
+// LMDB: the `events` sub-database maps a position (u64 big-endian) to a Cap'n
+// Proto Event record (store/lmdb/records.capnp, docs/lmdb-layout.md). Like an
+// attacker with the raw LMDB C API, we decode a record, change it and put it
+// back, or delete it, in one write transaction. The write lock is cairn's flock
+// on the data file, which every cairn writer takes before LMDB's own.
 #include "tamper.h"
 
+#include <capnp/message.h>
+#include <capnp/serialize.h>
+#include <fcntl.h>
+#include <lmdb.h>
 #include <sqlite3.h>
+#include <sys/file.h>
+#include <unistd.h>
 
+#include <cstring>
 #include <functional>
 #include <memory>
 #include <string>
@@ -15,6 +28,7 @@
 #include <vector>
 
 #include "conformance.h"
+#include "lmdb/records.capnp.h"
 
 namespace cairn_test {
 namespace {
@@ -177,6 +191,165 @@ cairn::Result<std::unique_ptr<ExternalWriteLock>> SqliteAcquireWriteLock(const s
   return std::make_unique<SqliteWriteLock>(std::move(db));
 }
 
+struct LmdbEnvCloser {
+  void operator()(MDB_env* env) const noexcept { mdb_env_close(env); }
+};
+using LmdbEnvHandle = std::unique_ptr<MDB_env, LmdbEnvCloser>;
+
+cairn::Status LmdbFailure(int rc, const std::string& what) {
+  return cairn::Fail(ErrorCode::kIOError, what + ": " + mdb_strerror(rc));
+}
+
+// Opens the LMDB store at `path` behind cairn's back and runs `body` on its
+// events sub-database in one write transaction, committed when `body` succeeds.
+cairn::Status WithLmdbEvents(const std::string& path, const std::function<cairn::Status(MDB_txn*, MDB_dbi)>& body) {
+  MDB_env* raw = nullptr;
+  if (int rc = mdb_env_create(&raw); rc != MDB_SUCCESS) return LmdbFailure(rc, "mdb_env_create");
+  LmdbEnvHandle env(raw);  // closed even when the open fails
+  mdb_env_set_maxdbs(raw, 8);
+  if (int rc = mdb_env_open(raw, path.c_str(), MDB_NOSUBDIR, 0644); rc != MDB_SUCCESS) {
+    return LmdbFailure(rc, "open " + path);
+  }
+  MDB_txn* txn = nullptr;
+  if (int rc = mdb_txn_begin(raw, nullptr, 0, &txn); rc != MDB_SUCCESS) return LmdbFailure(rc, "begin");
+  MDB_dbi events = 0;
+  if (int rc = mdb_dbi_open(txn, "events", 0, &events); rc != MDB_SUCCESS) {
+    mdb_txn_abort(txn);
+    return LmdbFailure(rc, "open the events sub-database");
+  }
+  if (auto changed = body(txn, events); !changed) {
+    mdb_txn_abort(txn);
+    return changed;
+  }
+  if (int rc = mdb_txn_commit(txn); rc != MDB_SUCCESS) return LmdbFailure(rc, "commit");
+  return {};
+}
+
+struct PositionKey {
+  explicit PositionKey(std::uint64_t position) {
+    for (int i = 7; i >= 0; --i, position >>= 8) bytes[i] = static_cast<unsigned char>(position & 0xFF);
+  }
+  MDB_val val() { return MDB_val{sizeof bytes, bytes}; }
+  unsigned char bytes[8];
+};
+
+// An event record, decoded into owned fields.
+struct LmdbEventRecord {
+  std::uint64_t position = 0, revision = 0;
+  std::int64_t recorded_at = 0;
+  std::string id, hash, stream, type, content_type, data, metadata;
+};
+
+cairn::Result<LmdbEventRecord> LmdbReadEvent(MDB_txn* txn, MDB_dbi events, std::uint64_t position) {
+  PositionKey key(position);
+  MDB_val k = key.val(), v{};
+  if (int rc = mdb_get(txn, events, &k, &v); rc != MDB_SUCCESS) {
+    return std::unexpected(LmdbFailure(rc, "get position " + std::to_string(position)).error());
+  }
+  std::vector<capnp::word> words(v.mv_size / sizeof(capnp::word));  // aligned copy
+  std::memcpy(words.data(), v.mv_data, words.size() * sizeof(capnp::word));
+  capnp::FlatArrayMessageReader message(kj::arrayPtr(words.data(), words.size()));
+  auto record = message.getRoot<cairn::detail::lmdb_records::Event>();
+  auto bytes = [](capnp::Data::Reader data) {
+    return std::string(reinterpret_cast<const char*>(data.begin()), data.size());
+  };
+  return LmdbEventRecord{.position = record.getPosition(),
+                         .revision = record.getRevision(),
+                         .recorded_at = record.getRecordedAt(),
+                         .id = bytes(record.getId()),
+                         .hash = bytes(record.getHash()),
+                         .stream = record.getStream(),
+                         .type = record.getType(),
+                         .content_type = bytes(record.getContentType()),
+                         .data = bytes(record.getData()),
+                         .metadata = bytes(record.getMetadata())};
+}
+
+cairn::Status LmdbWriteEvent(MDB_txn* txn, MDB_dbi events, const LmdbEventRecord& event) {
+  capnp::MallocMessageBuilder message;
+  auto record = message.initRoot<cairn::detail::lmdb_records::Event>();
+  auto data = [](const std::string& bytes) {
+    return capnp::Data::Reader(reinterpret_cast<const capnp::byte*>(bytes.data()), bytes.size());
+  };
+  record.setPosition(event.position);
+  record.setRevision(event.revision);
+  record.setRecordedAt(event.recorded_at);
+  record.setId(data(event.id));
+  record.setHash(data(event.hash));
+  record.setStream(event.stream);
+  record.setType(event.type);
+  record.setContentType(data(event.content_type));
+  record.setData(data(event.data));
+  if (!event.metadata.empty()) record.setMetadata(data(event.metadata));
+  auto words = capnp::messageToFlatArray(message);
+  PositionKey key(event.position);
+  MDB_val k = key.val(), v{words.asBytes().size(), words.asBytes().begin()};
+  if (int rc = mdb_put(txn, events, &k, &v, 0); rc != MDB_SUCCESS) return LmdbFailure(rc, "put");
+  return {};
+}
+
+cairn::Status LmdbModifyEvent(const std::string& path, std::uint64_t position, TamperField field) {
+  return WithLmdbEvents(path, [&](MDB_txn* txn, MDB_dbi events) -> cairn::Status {
+    auto event = LmdbReadEvent(txn, events, position);
+    if (!event) return std::unexpected(event.error());
+    switch (field) {
+      case TamperField::kData: event->data = "{\"tampered\":true}"; break;
+      case TamperField::kType: event->type += ".tampered"; break;
+      case TamperField::kMetadata: event->metadata = "{\"tampered\":true}"; break;
+      case TamperField::kEventId: event->id.back() = static_cast<char>(event->id.back() ^ 0x01); break;
+      case TamperField::kRecordedAt: event->recorded_at += 1; break;
+      case TamperField::kHash: event->hash.back() = static_cast<char>(event->hash.back() ^ 0x01); break;
+    }
+    return LmdbWriteEvent(txn, events, *event);
+  });
+}
+
+cairn::Status LmdbDeleteEvent(const std::string& path, std::uint64_t position) {
+  return WithLmdbEvents(path, [&](MDB_txn* txn, MDB_dbi events) -> cairn::Status {
+    PositionKey key(position);
+    MDB_val k = key.val();
+    if (int rc = mdb_del(txn, events, &k, nullptr); rc != MDB_SUCCESS) return LmdbFailure(rc, "del");
+    return {};
+  });
+}
+
+cairn::Status LmdbSwapData(const std::string& path, std::uint64_t a, std::uint64_t b) {
+  return WithLmdbEvents(path, [&](MDB_txn* txn, MDB_dbi events) -> cairn::Status {
+    auto first = LmdbReadEvent(txn, events, a);
+    if (!first) return std::unexpected(first.error());
+    auto second = LmdbReadEvent(txn, events, b);
+    if (!second) return std::unexpected(second.error());
+    std::swap(first->data, second->data);
+    if (auto written = LmdbWriteEvent(txn, events, *first); !written) return written;
+    return LmdbWriteEvent(txn, events, *second);
+  });
+}
+
+// cairn's write lock: an exclusive flock on the data file, which every cairn
+// writer holds around its LMDB write transaction (flock locks belong to the open
+// file, so this conflicts with the store's own writer even in this process).
+class LmdbWriteLock final : public ExternalWriteLock {
+ public:
+  explicit LmdbWriteLock(int fd) : fd_(fd) {}
+  ~LmdbWriteLock() override {
+    ::flock(fd_, LOCK_UN);
+    ::close(fd_);
+  }
+
+ private:
+  int fd_;
+};
+
+cairn::Result<std::unique_ptr<ExternalWriteLock>> LmdbAcquireWriteLock(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return cairn::Fail(ErrorCode::kIOError, "open " + path + ": " + std::strerror(errno));
+  if (::flock(fd, LOCK_EX) != 0) {
+    ::close(fd);
+    return cairn::Fail(ErrorCode::kIOError, "flock " + path + ": " + std::strerror(errno));
+  }
+  return std::make_unique<LmdbWriteLock>(fd);
+}
+
 cairn::Status NotImplemented() {
   return cairn::Fail(ErrorCode::kNotSupported,
                      "no tamper helper for backend '" + std::string(TestBackendName()) +
@@ -200,6 +373,7 @@ const char* TamperFieldName(TamperField field) {
 cairn::Status TamperModifyEvent(const std::string& path, std::uint64_t position, TamperField field) {
   switch (TestBackend()) {
     case cairn::BackendKind::kSqlite: return SqliteModifyEvent(path, position, field);
+    case cairn::BackendKind::kLmdb: return LmdbModifyEvent(path, position, field);
     default: return NotImplemented();
   }
 }
@@ -207,6 +381,7 @@ cairn::Status TamperModifyEvent(const std::string& path, std::uint64_t position,
 cairn::Status TamperDeleteEvent(const std::string& path, std::uint64_t position) {
   switch (TestBackend()) {
     case cairn::BackendKind::kSqlite: return SqliteDeleteEvent(path, position);
+    case cairn::BackendKind::kLmdb: return LmdbDeleteEvent(path, position);
     default: return NotImplemented();
   }
 }
@@ -214,6 +389,7 @@ cairn::Status TamperDeleteEvent(const std::string& path, std::uint64_t position)
 cairn::Status TamperSwapData(const std::string& path, std::uint64_t a, std::uint64_t b) {
   switch (TestBackend()) {
     case cairn::BackendKind::kSqlite: return SqliteSwapData(path, a, b);
+    case cairn::BackendKind::kLmdb: return LmdbSwapData(path, a, b);
     default: return NotImplemented();
   }
 }
@@ -221,6 +397,7 @@ cairn::Status TamperSwapData(const std::string& path, std::uint64_t a, std::uint
 cairn::Result<std::unique_ptr<ExternalWriteLock>> ExternalWriteLock::Acquire(const std::string& path) {
   switch (TestBackend()) {
     case cairn::BackendKind::kSqlite: return SqliteAcquireWriteLock(path);
+    case cairn::BackendKind::kLmdb: return LmdbAcquireWriteLock(path);
     default: return std::unexpected(NotImplemented().error());
   }
 }

@@ -6,6 +6,7 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build ccache pkg-config git python3
   libsqlite3-dev sqlite3 libsodium-dev libfmt-dev libcli11-dev rapidjson-dev catch2
+  liblmdb-dev capnproto libcapnp-dev
 )
 
 missing=()

@@ -7,9 +7,14 @@
 
 namespace cairn {
 
+// Do not change existing values: they are passed between processes (tests, tools).
 enum class BackendKind : std::uint8_t {
-  kSqlite = 1,  // one SQLite file in WAL mode; the default
-  kLmdb = 2,    // an LMDB environment (later issue)
+  // Whatever the file at the path is: an existing store is opened with the
+  // backend its header names (SQLite's "SQLite format 3" magic, or LMDB's
+  // meta-page magic 0xBEEFC0DE); a new store is created as SQLite.
+  kAuto = 0,
+  kSqlite = 1,  // one SQLite file in WAL mode (docs/sqlite-schema.md)
+  kLmdb = 2,    // one LMDB data file (MDB_NOSUBDIR) plus its PATH-lock file (docs/lmdb-layout.md)
 };
 
 enum class Durability : std::uint8_t {
@@ -21,8 +26,11 @@ enum class Durability : std::uint8_t {
 };
 
 struct Options {
-  // Default: kSqlite.
-  BackendKind backend = BackendKind::kSqlite;
+  // Which backend opens (or creates) the store. An explicit kind that does not
+  // match an existing file is refused, untouched: kInvalidArgument for a cairn
+  // SQLite store or an LMDB environment opened as the other kind, kCorruption
+  // for a file that is no cairn store at all. Default: kAuto.
+  BackendKind backend = BackendKind::kAuto;
 
   // Create the store when the path does not exist. Default: false (opening a
   // missing path is kNotFound). An existing file is never overwritten.
@@ -33,6 +41,9 @@ struct Options {
   bool read_only = false;
 
   // Default: kFull. Relaxing it trades durability on power loss for fewer fsyncs.
+  // SQLite: synchronous=FULL / NORMAL. LMDB: two syncs per commit (data, then the
+  // meta page) / MDB_NOMETASYNC (one: the meta page is synced with the next commit,
+  // so a power loss may undo the last commit but never breaks the store).
   Durability durability = Durability::kFull;
 
   // Largest event accepted: type + data + metadata bytes. Default: 8 MiB.
@@ -47,8 +58,17 @@ struct Options {
   std::size_t max_group_appends = 512;
 
   // How long a write waits for another process's write lock before failing with kBusy.
-  // Default: 10 s.
+  // LMDB also waits this long for this process's readers to finish before it grows
+  // the memory map (kBusy when they do not). Default: 10 s.
   std::chrono::milliseconds busy_timeout{10'000};
+
+  // LMDB only: the memory map's size when the store is created. The map grows on
+  // demand (it doubles when a write finds it nearly or completely full; another
+  // process's growth is adopted), so this never limits the store: it only saves
+  // the first few grows. It reserves address space, not disk: the data file
+  // grows with what is written. Ignored for an existing store and by SQLite.
+  // Default: 1 GiB.
+  std::size_t lmdb_initial_map_bytes = std::size_t{1} << 30;
 
   // How often a waiting subscription checks for commits made by other processes
   // (commits in this process wake it at once). Default: 50 ms.

@@ -127,15 +127,21 @@ struct VerifyOptions {
 };
 
 struct StoreStats {
-  std::string backend;  // "sqlite"
+  std::string backend;  // "sqlite" or "lmdb"
   std::string path;
   std::uint32_t format_version = 0;
   std::uint64_t head_position = 0;
   std::uint64_t stream_count = 0;
   std::uint64_t deleted_stream_count = 0;
-  std::uint64_t file_bytes = 0;  // on disk, including the write-ahead log
+  std::uint64_t file_bytes = 0;  // on disk: SQLite with its write-ahead log; LMDB's data file
   std::int64_t first_recorded_at_us = 0;
   std::int64_t last_recorded_at_us = 0;
+  // LMDB only; 0 on SQLite. The memory map's current size (it grows on demand,
+  // see Options::lmdb_initial_map_bytes), the part of it that holds pages (the
+  // data file's high-water mark), and the reader slots held by live processes.
+  std::uint64_t map_bytes = 0;
+  std::uint64_t map_used_bytes = 0;
+  std::uint64_t reader_slots_used = 0;
 };
 
 class EventStore {
