@@ -1,0 +1,84 @@
+// What every cairn command shares: exit codes, failures as values, the global
+// options and opening the store.
+//
+// A command returns CliStatus; main() prints a Failure as
+// "cairn: error: <message>" on stderr and exits with its code. Nothing throws
+// on purpose: a store error becomes a Failure through StoreFailure().
+#pragma once
+
+#include <cstdint>
+#include <expected>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "cairn/status.h"
+#include "cairn/store.h"
+
+namespace cairn::cli {
+
+// Process exit codes. Do not change existing values: scripts depend on them.
+enum ExitCode : int {
+  kExitOk = 0,
+  kExitError = 1,           // the store refused the request or failed (see the message)
+  kExitUsage = 2,           // the command line (or a batch line) could not be understood
+  kExitConflict = 3,        // expected revision did not match (ErrorCode::kConflict)
+  kExitVerifyFailed = 4,    // `cairn verify` found the log damaged or tampered with
+};
+
+// The exit-code table printed in every --help footer.
+inline constexpr std::string_view kExitCodeHelp =
+    "Exit codes:\n"
+    "  0  success\n"
+    "  1  error: the store refused or failed (missing/deleted stream, invalid stream name or\n"
+    "     type, oversized event, busy, I/O, not a cairn store, ...)\n"
+    "  2  usage error: unknown option, bad --expect/--id/--from value, malformed JSON argument,\n"
+    "     malformed batch line\n"
+    "  3  concurrency conflict: the stream was not at the expected revision\n"
+    "  4  verification failed: the audit chain or the log's invariants are broken\n";
+
+// A failed command: what to tell the user and how the process ends.
+struct Failure {
+  int exit_code = kExitError;
+  std::string message;
+  // A short stable name for JSON output: an ErrorCodeName ("conflict", "stream deleted"…),
+  // "usage" or "malformed line".
+  std::string_view kind = "error";
+};
+
+template <class T>
+using CliResult = std::expected<T, Failure>;
+using CliStatus = std::expected<void, Failure>;
+
+inline std::unexpected<Failure> UsageError(std::string message) {
+  return std::unexpected<Failure>(Failure{kExitUsage, std::move(message), "usage"});
+}
+inline std::unexpected<Failure> Fail(Failure failure) {
+  return std::unexpected<Failure>(std::move(failure));
+}
+
+// The exit code for a store error: kConflict -> 3, everything else -> 1.
+int ExitCodeFor(ErrorCode code);
+// A Failure carrying `error`'s exit code; `context` (e.g. "append to order-42")
+// is put in front of the store's own text when not empty.
+Failure StoreFailure(const Error& error, std::string_view context = {});
+
+// The more severe of two exit codes, for `append --batch --keep-going`:
+// error (1) > malformed line (2) > conflict (3) > success (0).
+int WorseExitCode(int a, int b);
+
+// Writes "cairn: error: <message>" to stderr.
+void PrintError(std::string_view message);
+
+enum class OutputFormat : std::uint8_t { kJsonLines, kTable };
+
+struct GlobalOptions {
+  std::string store_path = "./cairn.db";
+  OutputFormat format = OutputFormat::kJsonLines;
+};
+
+// Opens an existing store. A missing one is "no store at PATH (create it with
+// `cairn init`)"; read_only stores are never written (read, replay, verify, stats).
+CliResult<std::unique_ptr<EventStore>> OpenExistingStore(const GlobalOptions& global, bool read_only);
+
+}  // namespace cairn::cli

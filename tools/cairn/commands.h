@@ -1,0 +1,68 @@
+// The cairn subcommands. main.cc fills these structs from the command line
+// (CLI11) and calls the matching Run function; each returns a CliStatus whose
+// Failure main() prints and turns into the exit code.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "cairn/event.h"
+#include "cli.h"
+#include "output.h"
+
+namespace cairn::cli {
+
+struct InitCommand {};
+
+struct AppendCommand {
+  std::string stream;
+  std::string type;
+  std::optional<std::string> data;      // JSON text, "@FILE" or "-" (stdin)
+  std::optional<std::string> metadata;  // a JSON object
+  std::string expect = "any";
+  std::optional<std::string> id;
+  std::string content_type = "application/json";
+  bool batch = false;       // JSON Lines on stdin, one append per line
+  bool keep_going = false;  // batch: report a failed line and go on
+};
+
+struct DeleteCommand {
+  std::string stream;
+  std::string expect = "any";
+};
+
+struct ReadCommand {
+  std::string stream;
+  std::optional<std::uint64_t> from_revision;
+  bool backwards = false;
+  std::optional<std::uint64_t> limit;
+  std::vector<std::string> types;
+};
+
+struct ReplayCommand {
+  std::optional<std::string> stream;
+  std::optional<std::string> category;
+  std::uint64_t from_position = 1;
+  std::optional<std::uint64_t> to_position;
+  std::vector<std::string> types;
+  bool follow = false;
+};
+
+struct VerifyCommand {};
+struct StatsCommand {};
+
+CliStatus RunInit(const GlobalOptions& global, const InitCommand& command);
+CliStatus RunAppend(const GlobalOptions& global, const AppendCommand& command);
+CliStatus RunDelete(const GlobalOptions& global, const DeleteCommand& command);
+CliStatus RunRead(const GlobalOptions& global, const ReadCommand& command);
+CliStatus RunReplay(const GlobalOptions& global, const ReplayCommand& command);
+CliStatus RunVerify(const GlobalOptions& global, const VerifyCommand& command);
+CliStatus RunStats(const GlobalOptions& global, const StatsCommand& command);
+
+// Adds an append (or delete) result to `record`:
+// "stream", "first_revision", "last_revision", "first_position", "last_position", "already_committed".
+void AddAppendResult(Record& record, std::string_view stream, const AppendResult& result);
+
+}  // namespace cairn::cli

@@ -1,0 +1,263 @@
+// cairn — the command-line tool of the cairn event store.
+//
+// This file only wires CLI11 to the commands (commands.h): it declares every
+// option with its help text, parses, runs the chosen command and turns its
+// Failure into "cairn: error: …" on stderr and an exit code (cli.h).
+#include <sodium.h>
+
+#include <charconv>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <exception>
+#include <string>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include "cli.h"
+#include "commands.h"
+
+namespace cairn::cli {
+namespace {
+
+// A --help footer: an optional paragraph, examples, then the exit codes.
+std::string Footer(std::string_view intro, std::string_view examples) {
+  std::string text = "\n";
+  if (!intro.empty()) text += fmt::format("{}\n\n", intro);
+  return text + fmt::format("Examples:\n{}\n{}", examples, kExitCodeHelp);
+}
+
+// CLI11's own unsigned conversion accepts "-1" (as 2^64-1) and octal "010";
+// revisions and positions must be plain decimal numbers.
+const CLI::Validator kDecimal(
+    [](std::string& text) -> std::string {
+      std::uint64_t value = 0;
+      auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+      if (text.empty() || error != std::errc() || end != text.data() + text.size()) {
+        return fmt::format("must be a non-negative decimal integer, not \"{}\"", text);
+      }
+      return {};
+    },
+    /*validator_name=*/"");
+
+std::uint64_t ToUint(const std::string& text) {
+  std::uint64_t value = 0;
+  std::from_chars(text.data(), text.data() + text.size(), value);  // kDecimal has checked it
+  return value;
+}
+
+CLI::Option* AddOptionalUint(CLI::App* app, const std::string& name, std::optional<std::uint64_t>& target,
+                             const std::string& help) {
+  return app->add_option_function<std::string>(name, [&target](const std::string& text) { target = ToUint(text); },
+                                                help)
+      ->check(kDecimal)
+      ->type_name("N");
+}
+
+CLI::Option* AddOptionalString(CLI::App* app, const std::string& name, std::optional<std::string>& target,
+                               const std::string& help) {
+  return app->add_option_function<std::string>(name, [&target](const std::string& text) { target = text; }, help);
+}
+
+// Repeatable option taking one value per occurrence: --type a --type b.
+CLI::Option* AddTypes(CLI::App* app, std::vector<std::string>& types, const std::string& help) {
+  return app->add_option("--type", types, help)->allow_extra_args(false)->type_name("TYPE");
+}
+
+int Main(int argc, char** argv) {
+  CLI::App app{"cairn: create, write, read, replay and audit a cairn event store.", "cairn"};
+  app.set_version_flag("--version", CAIRN_VERSION);
+  app.require_subcommand(1);
+  // Global options are accepted after the subcommand too: `cairn read s --format table`.
+  app.fallthrough();
+  app.footer(Footer(
+      "The store is ./cairn.db unless --store or $CAIRN_STORE names another.\n"
+      "Output is JSON Lines on stdout (one object per line; --format table for people);\n"
+      "errors go to stderr as \"cairn: error: <message>\". Run `cairn COMMAND --help` for more.",
+      "  cairn init --store orders.db\n"
+             "  cairn append order-42 --type order.placed.v1 --data '{\"total\":42}' --expect no-stream\n"
+             "  cairn read order-42 --format table\n"
+             "  cairn replay --category order --follow\n"
+      "  cairn verify\n"));
+
+  GlobalOptions global;
+  std::string format = "jsonl";
+  app.add_option("--store", global.store_path, "Path of the store")
+      ->envname("CAIRN_STORE")
+      ->type_name("PATH")
+      ->capture_default_str();
+  app.add_option("--format", format, "Output format: jsonl (one JSON object per line) or table")
+      ->check(CLI::IsMember({"jsonl", "table"}))
+      ->capture_default_str();
+
+  // init
+  CLI::App* init = app.add_subcommand("init", "Create a store (an existing cairn store is left as it is)");
+  init->footer(Footer("", "  cairn init\n  cairn init --store /var/lib/orders/events.db\n"));
+  InitCommand init_command;
+
+  // append
+  AppendCommand append_command;
+  CLI::App* append = app.add_subcommand("append", "Append one event to a stream, or a batch of events from stdin");
+  CLI::Option* stream_opt = append->add_option("stream", append_command.stream, "Stream to append to, e.g. order-42");
+  CLI::Option* type_opt = append->add_option("--type", append_command.type, "Event type, e.g. order.placed.v1");
+  CLI::Option* data_opt = AddOptionalString(append, "--data", append_command.data,
+                                            "Event data: JSON text, @FILE (its bytes) or - (stdin). Default: {}");
+  CLI::Option* metadata_opt =
+      AddOptionalString(append, "--metadata", append_command.metadata, "Metadata: a JSON object");
+  CLI::Option* expect_opt = append->add_option("--expect", append_command.expect,
+                                               "Expected stream state: any, no-stream, exists or a revision N")
+                                ->capture_default_str();
+  CLI::Option* id_opt =
+      AddOptionalString(append, "--id", append_command.id, "Event id (UUID); re-sending it makes a retry safe");
+  CLI::Option* content_type_opt =
+      append->add_option("--content-type", append_command.content_type, "Content type of the data")
+          ->capture_default_str();
+  CLI::Option* batch_opt =
+      append->add_flag("--batch", append_command.batch, "Read events as JSON Lines from stdin (no STREAM)");
+  append->add_flag("--keep-going", append_command.keep_going, "Batch: go on after a failed line")->needs(batch_opt);
+  for (CLI::Option* single : {stream_opt, type_opt, data_opt, metadata_opt, expect_opt, id_opt, content_type_opt}) {
+    batch_opt->excludes(single);
+  }
+  append->footer(Footer(
+      "Data: --data is JSON unless --content-type names another type (e.g. application/octet-stream);\n"
+      "then the text or @FILE bytes are stored as they are. Without --data: {} (no bytes for non-JSON).\n"
+      "--expect N means the stream's last event is at revision N (0-based). Re-sending an append with\n"
+      "the same --id is a safe retry: it prints \"already_committed\":true and writes nothing.\n"
+      "\n"
+      "Batch (--batch): one JSON object per stdin line, one append per line, in order:\n"
+      "  {\"stream\":\"order-42\",\"type\":\"order.placed.v1\",\"data\":{...},\"metadata\":{...},\n"
+      "   \"id\":\"<uuid>\",\"expect\":\"any\"|\"no-stream\"|\"exists\"|N,\"content_type\":\"...\"}\n"
+      "stream and type are required; with a non-JSON content_type, data is a base64 string. Blank lines\n"
+      "are skipped. Each line prints one JSON line: its result with \"line\":N, or\n"
+      "{\"line\":N,\"error\":KIND,\"message\":...}. A batch is not a transaction: lines before a failure\n"
+      "stay committed. The first failing line stops the batch with its exit code (2 malformed line,\n"
+      "3 conflict, 1 other error); with --keep-going every line is tried and the exit code is the\n"
+      "worst seen (1 > 2 > 3 > 0).",
+      "  cairn append order-42 --type order.placed.v1 --data '{\"total\":42}' --expect no-stream\n"
+             "  cairn append order-42 --type order.paid.v1 --data @paid.json --expect 0 --metadata '{\"actor\":\"ann\"}'\n"
+             "  cairn append scan-7 --type scan.uploaded.v1 --content-type application/pdf --data @scan.pdf\n"
+      "  cairn append --batch --keep-going < events.jsonl\n"));
+
+  // delete
+  DeleteCommand delete_command;
+  CLI::App* del = app.add_subcommand("delete", "Delete (tombstone) a stream: its events stay in the log");
+  del->add_option("stream", delete_command.stream, "Stream to delete")->required();
+  del->add_option("--expect", delete_command.expect, "Expected stream state: any, exists or a revision N")
+      ->capture_default_str();
+  del->footer(Footer("The tombstone is itself an event on the audit chain; reads of the stream and appends to it fail\n"
+              "from then on.",
+              "  cairn delete order-42\n  cairn delete order-42 --expect 7\n"));
+
+  // read
+  ReadCommand read_command;
+  CLI::App* read = app.add_subcommand("read", "Read the events of one stream");
+  read->add_option("stream", read_command.stream, "Stream to read")->required();
+  AddOptionalUint(read, "--from", read_command.from_revision,
+                  "First revision to read (default: the first, or the last with --backwards)");
+  read->add_flag("--backwards", read_command.backwards, "Newest first");
+  AddOptionalUint(read, "--limit", read_command.limit, "Read at most N events");
+  AddTypes(read, read_command.types, "Only events of this type (repeatable)");
+  read->footer(Footer("", "  cairn read order-42\n"
+                      "  cairn read order-42 --backwards --limit 1\n"
+                      "  cairn read order-42 --type order.paid.v1 --format table\n"));
+
+  // replay
+  ReplayCommand replay_command;
+  CLI::App* replay = app.add_subcommand("replay", "Replay the global log (all streams, a category or one stream)");
+  CLI::Option* replay_stream =
+      AddOptionalString(replay, "--stream", replay_command.stream, "Only this stream");
+  CLI::Option* replay_category =
+      AddOptionalString(replay, "--category", replay_command.category, "Only streams of this category (order-*)");
+  replay_stream->excludes(replay_category);
+  replay->add_option_function<std::string>(
+            "--from", [&](const std::string& text) { replay_command.from_position = ToUint(text); },
+            "First global position (default: 1)")
+      ->check(kDecimal)
+      ->type_name("N");
+  AddOptionalUint(replay, "--to", replay_command.to_position, "Last global position (inclusive)");
+  AddTypes(replay, replay_command.types, "Only events of this type (repeatable)");
+  replay->add_flag("--follow", replay_command.follow,
+                   "Keep printing new events as they are committed, until SIGINT/SIGTERM (exit 0)");
+  replay->footer(Footer("Positions are places in the global log (1, 2, 3, ... without gaps). Unlike `read`, replay\n"
+                 "walks the log: a deleted stream's events and its $stream.deleted tombstone are shown, and a\n"
+                 "stream that does not exist simply has none.",
+                 "  cairn replay\n"
+                        "  cairn replay --category order --from 1000 --to 2000\n"
+                        "  cairn replay --type order.paid.v1 --follow | my-consumer\n"));
+
+  // verify
+  VerifyCommand verify_command;
+  CLI::App* verify = app.add_subcommand("verify", "Recompute the audit chain and check the log (exit 4 if broken)");
+  verify->footer(Footer("Prints {\"ok\":true,\"events\":N,\"streams\":M,\"head_position\":P,\"head_hash\":HEX}, or\n"
+                 "{\"ok\":false,\"first_bad_position\":P,\"problem\":...} and exits with 4. Keep head_hash\n"
+                 "somewhere else to detect a truncated log later. Progress goes to stderr when it is a terminal.",
+                 "  cairn verify --store orders.db\n"));
+
+  // stats
+  StatsCommand stats_command;
+  CLI::App* stats = app.add_subcommand("stats", "Show the store's size, head position and stream counts");
+  stats->footer(Footer("", "  cairn stats\n  cairn stats --format table\n"));
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& error) {
+    // --help and --version end the parse with a "success" code.
+    if (error.get_exit_code() == static_cast<int>(CLI::ExitCodes::Success)) return app.exit(error);
+    PrintError(error.what());
+    std::fputs("Run `cairn --help` or `cairn COMMAND --help` for usage.\n", stderr);
+    return kExitUsage;
+  }
+  global.format = format == "table" ? OutputFormat::kTable : OutputFormat::kJsonLines;
+
+  CliStatus status;
+  if (init->parsed()) {
+    status = RunInit(global, init_command);
+  } else if (append->parsed()) {
+    status = RunAppend(global, append_command);
+  } else if (del->parsed()) {
+    status = RunDelete(global, delete_command);
+  } else if (read->parsed()) {
+    status = RunRead(global, read_command);
+  } else if (replay->parsed()) {
+    status = RunReplay(global, replay_command);
+  } else if (verify->parsed()) {
+    status = RunVerify(global, verify_command);
+  } else if (stats->parsed()) {
+    status = RunStats(global, stats_command);
+  }
+
+  // A full disk or a closed pipe must not pass for success.
+  errno = 0;
+  if (std::fflush(stdout) != 0 || std::ferror(stdout)) {
+    // errno names the cause only when this last flush is what failed.
+    const int cause = errno;
+    PrintError(cause != 0 ? fmt::format("cannot write to stdout: {}", std::strerror(cause))
+                          : std::string("cannot write to stdout"));
+    return status ? kExitError : status.error().exit_code;
+  }
+  if (!status) {
+    PrintError(status.error().message);
+    return status.error().exit_code;
+  }
+  return kExitOk;
+}
+
+}  // namespace
+}  // namespace cairn::cli
+
+int main(int argc, char** argv) {
+  // No exception may escape main: report it as an error (exit 1) instead.
+  try {
+    if (sodium_init() < 0) {
+      std::fputs("cairn: error: libsodium failed to initialise\n", stderr);
+      return cairn::cli::kExitError;
+    }
+    return cairn::cli::Main(argc, argv);
+  } catch (const std::exception& error) {
+    std::fprintf(stderr, "cairn: error: unexpected failure: %s\n", error.what());
+  } catch (...) {
+    std::fputs("cairn: error: unexpected failure\n", stderr);
+  }
+  return cairn::cli::kExitError;
+}

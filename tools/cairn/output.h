@@ -1,0 +1,84 @@
+// What the CLI prints: events and result records, as JSON Lines (one object
+// per line, for machines) or aligned tables (for people), on stdout.
+//
+//   EventPrinter printer(OutputFormat::kJsonLines);
+//   store->ReadStream("order-42", {}, [&](const EventView& e) { printer.Print(e); return true; });
+//   printer.Finish();
+//
+//   Record().Add("ok", true).Add("events", 12).Print(OutputFormat::kJsonLines);  // {"ok":true,"events":12}
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <expected>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "cairn/event.h"
+#include "cli.h"
+
+namespace cairn::cli {
+
+// "2026-11-23T13:45:01.123456Z" for microseconds since the Unix epoch (UTC).
+std::string FormatTimestamp(std::int64_t unix_us);
+
+// Standard base64 (RFC 4648 §4, with padding).
+std::string Base64Encode(std::string_view bytes);
+// Decodes standard base64 with padding; fails on anything else (spaces included).
+std::expected<std::string, std::string> Base64Decode(std::string_view text);
+
+// Prints events. JSON Lines: one object per event with position, stream,
+// revision, id, type, recorded_at, content_type, data (the JSON value itself for
+// a JSON content type, else base64), metadata (object or null) and hash.
+// Table: position, stream, revision, type, recorded_at and truncated data, in
+// columns sized by the first rows printed.
+//
+// Output is buffered by stdio; Flush() pushes it out (call it once per batch
+// when following, so a reader at the other end of a pipe sees events promptly).
+class EventPrinter {
+ public:
+  explicit EventPrinter(OutputFormat format) : format_(format) {}
+  void Print(const EventView& event);
+  void Flush();
+  // Flushes, and prints a table's header even when no event was printed.
+  void Finish();
+
+ private:
+  static constexpr std::size_t kColumns = 6;
+  using Row = std::array<std::string, kColumns>;
+  void PrintJson(const EventView& event);
+  void PrintTableRows();
+
+  OutputFormat format_;
+  std::string line_;
+  std::vector<Row> pending_rows_;
+  std::array<std::size_t, kColumns> widths_{};
+  bool header_printed_ = false;
+};
+
+// An ordered list of named values printed as one JSON object line, or as a
+// two-column "key  value" table.
+class Record {
+ public:
+  Record& Add(std::string_view key, std::uint64_t value);
+  Record& Add(std::string_view key, bool value);
+  Record& Add(std::string_view key, std::string_view value);
+  Record& Add(std::string_view key, const char* value) { return Add(key, std::string_view(value)); }
+  Record& AddNull(std::string_view key);
+
+  // Writes to stdout (not flushed).
+  void Print(OutputFormat format) const;
+  std::string ToJson() const;
+
+ private:
+  struct Field {
+    std::string key;
+    std::string json;     // the value as JSON text
+    std::string display;  // the value for a table
+  };
+  std::vector<Field> fields_;
+};
+
+}  // namespace cairn::cli
