@@ -1,0 +1,374 @@
+// cairn_bench — cairn's SQLite backend side by side with hand-written SQLite.
+//
+//   cairn_bench                 full run (about a minute and a half), table on stdout
+//   cairn_bench --quick         a short smoke run; numbers are only indicative
+//   cairn_bench --json          the same results as JSON (for the README)
+//   cairn_bench --dir /mnt/ssd  put the database files there (in a fresh subdirectory)
+//
+// Progress goes to stderr. Both subjects run in the same process, one after the
+// other for each scenario, on files in the same directory, so they share the
+// machine, the disk and the SQLite library. What the raw baseline does and does
+// not do is written at the top of raw_sqlite_subject.cc.
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <thread>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "measure.h"
+#include "report.h"
+#include "subject.h"
+
+namespace cairn::bench {
+namespace {
+
+constexpr std::string_view kUsage =
+    R"(usage: cairn_bench [--quick] [--json] [--dir PATH] [--seconds S] [--filter TEXT] [--keep]
+  --quick        short smoke run (0.1 s warm-up, 0.5 s window, smaller read log)
+  --json         print results as JSON instead of a table
+  --dir PATH     create the scratch directory under PATH (default /tmp); it is removed afterwards
+  --seconds S    length of each measuring window (default 3)
+  --filter TEXT  run only scenarios whose key contains TEXT (e.g. append_t64, read_, scan)
+  --keep         keep the database files
+)";
+
+constexpr std::uint64_t kReadStreamEvents = 1000;
+
+struct Flags {
+  bool json = false;
+  bool quick = false;
+  bool keep = false;
+  std::string dir = "/tmp";
+  std::optional<double> seconds;
+  std::string filter;
+};
+
+// Returns nullopt (after printing why) when the command line is not usable.
+std::optional<Flags> ParseFlags(int argc, char** argv) {
+  Flags flags;
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    auto value = [&]() -> std::optional<std::string> {
+      if (i + 1 < argc) return std::string(argv[++i]);
+      fmt::print(stderr, "cairn_bench: {} needs a value\n{}", arg, kUsage);
+      return std::nullopt;
+    };
+    if (arg == "--json") {
+      flags.json = true;
+    } else if (arg == "--quick") {
+      flags.quick = true;
+    } else if (arg == "--keep") {
+      flags.keep = true;
+    } else if (arg == "--dir" || arg == "--filter" || arg == "--seconds") {
+      std::optional<std::string> v = value();
+      if (!v) return std::nullopt;
+      if (arg == "--dir") flags.dir = *v;
+      if (arg == "--filter") flags.filter = *v;
+      if (arg == "--seconds") {
+        char* end = nullptr;
+        const double seconds = std::strtod(v->c_str(), &end);
+        if (end == v->c_str() || *end != '\0' || !(seconds > 0)) {
+          fmt::print(stderr, "cairn_bench: --seconds needs a positive number, not '{}'\n", *v);
+          return std::nullopt;
+        }
+        flags.seconds = seconds;
+      }
+    } else if (arg == "--help" || arg == "-h") {
+      fmt::print(stdout, "{}", kUsage);
+      std::exit(0);
+    } else {
+      fmt::print(stderr, "cairn_bench: unknown argument '{}'\n{}", arg, kUsage);
+      return std::nullopt;
+    }
+  }
+  return flags;
+}
+
+// A fresh directory for the run's databases, removed (unless kept) on every
+// way out of main.
+class ScratchDir {
+ public:
+  static std::optional<ScratchDir> Create(const std::string& parent, bool keep) {
+    std::error_code ec;
+    std::filesystem::create_directories(parent, ec);
+    std::string pattern = (std::filesystem::path(parent) / "cairn-bench-XXXXXX").string();
+    if (ec || ::mkdtemp(pattern.data()) == nullptr) {
+      fmt::print(stderr, "cairn_bench: cannot create a directory under {}\n", parent);
+      return std::nullopt;
+    }
+    return ScratchDir(std::move(pattern), keep);
+  }
+  ScratchDir(ScratchDir&& other) noexcept : path_(std::move(other.path_)), keep_(other.keep_) {
+    other.path_.clear();
+  }
+  ScratchDir(const ScratchDir&) = delete;
+  ScratchDir& operator=(const ScratchDir&) = delete;
+  ScratchDir& operator=(ScratchDir&&) = delete;
+  ~ScratchDir() {
+    if (path_.empty()) return;
+    if (keep_) {
+      fmt::print(stderr, "cairn_bench: kept {}\n", path_);
+      return;
+    }
+    std::error_code ignored;  // a leftover scratch directory is not worth failing over
+    std::filesystem::remove_all(path_, ignored);
+  }
+
+  const std::string& path() const { return path_; }
+  std::string File(std::string_view name) const { return (std::filesystem::path(path_) / name).string(); }
+
+ private:
+  ScratchDir(std::string path, bool keep) : path_(std::move(path)), keep_(keep) {}
+  std::string path_;
+  bool keep_;
+};
+
+// The type of the filesystem holding `path`, from the longest matching mount
+// point. Reported because on a tmpfs fsync costs nothing and durable numbers
+// would mean nothing.
+std::string FilesystemOf(const std::string& path) {
+  std::error_code ec;
+  const std::string target = std::filesystem::canonical(path, ec).string();
+  std::ifstream mounts("/proc/self/mounts");
+  std::string line;
+  std::string best_mount;
+  std::string best_type = "unknown";
+  while (std::getline(mounts, line)) {
+    std::istringstream fields(line);
+    std::string device, mount_point, type;
+    if (!(fields >> device >> mount_point >> type)) continue;
+    const bool contains = target == mount_point ||
+                          (target.starts_with(mount_point) &&
+                           (mount_point == "/" || target[mount_point.size()] == '/'));
+    if (contains && mount_point.size() >= best_mount.size()) {
+      best_mount = mount_point;
+      best_type = type;
+    }
+  }
+  return best_type;
+}
+
+// Measures how much CPU other processes used while the benchmark ran: the
+// machine's busy time (/proc/stat) minus this process's own (getrusage).
+class OthersCpuMeter {
+ public:
+  OthersCpuMeter() : machine_busy_(MachineBusySeconds()), self_(SelfSeconds()), start_(Clock::now()) {}
+
+  // CPUs used on average by everything else since construction; 0 when /proc/stat is unreadable.
+  double OthersCpus() const {
+    const double wall = std::chrono::duration<double>(Clock::now() - start_).count();
+    const double others = (MachineBusySeconds() - machine_busy_) - (SelfSeconds() - self_);
+    return wall > 0 ? std::max(0.0, others / wall) : 0;
+  }
+
+ private:
+  using Clock = std::chrono::steady_clock;
+
+  // user + nice + system + irq + softirq + steal, summed over all CPUs.
+  static double MachineBusySeconds() {
+    std::ifstream stat("/proc/stat");
+    std::string cpu;
+    std::uint64_t user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0;
+    if (!(stat >> cpu >> user >> nice >> system >> idle >> iowait >> irq >> softirq >> steal) || cpu != "cpu") {
+      return 0;
+    }
+    const std::uint64_t busy_ticks = user + nice + system + irq + softirq + steal;
+    return static_cast<double>(busy_ticks) / static_cast<double>(::sysconf(_SC_CLK_TCK));
+  }
+
+  static double SelfSeconds() {
+    rusage usage{};
+    ::getrusage(RUSAGE_SELF, &usage);
+    auto seconds = [](const timeval& tv) {
+      return static_cast<double>(tv.tv_sec) + static_cast<double>(tv.tv_usec) / 1e6;
+    };
+    return seconds(usage.ru_utime) + seconds(usage.ru_stime);
+  }
+
+  double machine_busy_;
+  double self_;
+  Clock::time_point start_;
+};
+
+// The two subjects of one group of scenarios, on their own files.
+struct Subjects {
+  std::unique_ptr<Subject> cairn;
+  std::unique_ptr<Subject> raw;
+};
+
+std::optional<Subjects> OpenSubjects(const ScratchDir& dir, std::string_view group, Durability durability) {
+  Result<std::unique_ptr<Subject>> cairn = OpenCairnSubject(dir.File(fmt::format("cairn-{}.db", group)), durability);
+  if (!cairn) {
+    fmt::print(stderr, "cairn_bench: opening cairn: {}\n", cairn.error().ToString());
+    return std::nullopt;
+  }
+  Result<std::unique_ptr<Subject>> raw = OpenRawSqliteSubject(dir.File(fmt::format("raw-{}.db", group)), durability);
+  if (!raw) {
+    fmt::print(stderr, "cairn_bench: opening raw sqlite: {}\n", raw.error().ToString());
+    return std::nullopt;
+  }
+  return Subjects{std::move(*cairn), std::move(*raw)};
+}
+
+using MeasureFn = std::function<Result<Measurement>(Subject&)>;
+
+// Measures one scenario on cairn, then on raw SQLite, reporting progress.
+std::optional<ScenarioResult> RunScenario(Subjects& subjects, std::string key, std::string title,
+                                          ScenarioKind kind, const MeasureFn& measure) {
+  ScenarioResult result;
+  result.key = std::move(key);
+  result.title = std::move(title);
+  result.kind = kind;
+  for (auto [subject, out] :
+       {std::pair{subjects.cairn.get(), &result.cairn}, std::pair{subjects.raw.get(), &result.raw}}) {
+    fmt::print(stderr, "  {:<40} {:<5} ", result.title, subject->name());
+    std::fflush(stderr);
+    Result<Measurement> m = measure(*subject);
+    if (!m) {
+      fmt::print(stderr, "failed: {}\n", m.error().ToString());
+      return std::nullopt;
+    }
+    *out = std::move(*m);
+    fmt::print(stderr, "{:>12.0f} events/s{}\n", out->events_per_s,
+               out->failures ? fmt::format("  ({} failures)", out->failures) : "");
+  }
+  return result;
+}
+
+bool Selected(const Flags& flags, std::string_view key) {
+  return flags.filter.empty() || key.find(flags.filter) != std::string_view::npos;
+}
+
+struct AppendScenario {
+  int threads;
+  std::size_t batch_size;
+};
+
+// Scenarios 1-3 of the issue: durable appends, every measured write at kFull.
+bool RunAppendScenarios(const Flags& flags, const ScratchDir& dir, const Window& window,
+                        std::vector<ScenarioResult>& results) {
+  constexpr AppendScenario kScenarios[] = {{1, 1}, {4, 1}, {16, 1}, {64, 1}, {1, 100}, {1, 1000}};
+  std::optional<Subjects> subjects;
+  for (const AppendScenario& s : kScenarios) {
+    const std::string key = fmt::format("append_t{}_b{}", s.threads, s.batch_size);
+    if (!Selected(flags, key)) continue;
+    if (!subjects && !(subjects = OpenSubjects(dir, "append", Durability::kFull))) return false;
+    const std::string title = fmt::format("{} thread{}, {}-event appends", s.threads, s.threads == 1 ? "" : "s",
+                                          s.batch_size);
+    std::optional<ScenarioResult> result =
+        RunScenario(*subjects, key, title, ScenarioKind::kAppend, [&](Subject& subject) {
+          return MeasureAppends(subject, key, s.threads, s.batch_size, window);
+        });
+    if (!result) return false;
+    results.push_back(std::move(*result));
+  }
+  return true;
+}
+
+// Scenarios 4-5: reads of a log written beforehand. Its layout, not its
+// durability, matters to reads, so it is written with kRelaxed to save time.
+bool RunReadScenarios(const Flags& flags, const ScratchDir& dir, const Window& window, std::size_t filler_batch,
+                      std::vector<ScenarioResult>& results) {
+  const std::string contiguous_key = "read_stream_contiguous";
+  const std::string interleaved_key = "read_stream_interleaved";
+  const std::string scan_key = "scan_log";
+  if (!Selected(flags, contiguous_key) && !Selected(flags, interleaved_key) && !Selected(flags, scan_key)) {
+    return true;
+  }
+  std::optional<Subjects> subjects = OpenSubjects(dir, "read", Durability::kRelaxed);
+  if (!subjects) return false;
+  ReadFixture fixture;
+  for (Subject* subject : {subjects->cairn.get(), subjects->raw.get()}) {
+    fmt::print(stderr, "  writing the read fixture ({} events) on {}\n",
+               kReadStreamEvents * (filler_batch + 2), subject->name());
+    Result<ReadFixture> built = BuildReadFixture(*subject, kReadStreamEvents, filler_batch);
+    if (!built) {
+      fmt::print(stderr, "cairn_bench: read fixture on {}: {}\n", subject->name(), built.error().ToString());
+      return false;
+    }
+    fixture = std::move(*built);
+  }
+  struct StreamRead {
+    const std::string& key;
+    const std::string& stream;
+    const char* layout;
+  };
+  for (const StreamRead& read : {StreamRead{contiguous_key, fixture.contiguous_stream, "contiguous"},
+                                 StreamRead{interleaved_key, fixture.interleaved_stream, "interleaved"}}) {
+    if (!Selected(flags, read.key)) continue;
+    std::optional<ScenarioResult> result = RunScenario(
+        *subjects, read.key, fmt::format("read {}-event stream ({})", fixture.stream_events, read.layout),
+        ScenarioKind::kStreamRead,
+        [&](Subject& subject) { return MeasureStreamReads(subject, read.stream, fixture.stream_events, window); });
+    if (!result) return false;
+    results.push_back(std::move(*result));
+  }
+  if (Selected(flags, scan_key)) {
+    std::optional<ScenarioResult> result =
+        RunScenario(*subjects, scan_key, "scan the global log", ScenarioKind::kLogScan,
+                    [&](Subject& subject) { return MeasureLogScans(subject, fixture.log_events, window); });
+    if (!result) return false;
+    results.push_back(std::move(*result));
+  }
+  return true;
+}
+
+int Main(int argc, char** argv) {
+  std::optional<Flags> flags = ParseFlags(argc, argv);
+  if (!flags) return 2;
+  std::optional<ScratchDir> dir = ScratchDir::Create(flags->dir, flags->keep);
+  if (!dir) return 1;
+
+  const Window window{.warmup = std::chrono::duration<double>(flags->quick ? 0.1 : 0.5),
+                      .measure = std::chrono::duration<double>(flags->seconds.value_or(flags->quick ? 0.5 : 3.0))};
+  // Quick runs read a 21,000-event log instead of 201,000.
+  const std::size_t filler_batch = flags->quick ? 19 : 199;
+  const OthersCpuMeter others_cpu;
+  RunInfo info{.sqlite_version = sqlite3_libversion(),
+                     .cpus = std::thread::hardware_concurrency(),
+                     .dir = dir->path(),
+                     .filesystem = FilesystemOf(dir->path()),
+                     .quick = flags->quick,
+                     .warmup_s = window.warmup.count(),
+                     .window_s = window.measure.count(),
+                     .read_log_events = kReadStreamEvents * (filler_batch + 2),
+                     .read_stream_events = kReadStreamEvents};
+  fmt::print(stderr, "cairn_bench: databases in {} ({})\n", info.dir, info.filesystem);
+  if (info.filesystem == "tmpfs" || info.filesystem == "ramfs") {
+    fmt::print(stderr, "cairn_bench: warning: {} ignores fsync; durable-append numbers are meaningless here\n",
+               info.filesystem);
+  }
+
+  std::vector<ScenarioResult> results;
+  if (!RunAppendScenarios(*flags, *dir, window, results)) return 1;
+  if (!RunReadScenarios(*flags, *dir, window, filler_batch, results)) return 1;
+
+  info.others_cpus = others_cpu.OthersCpus();
+  const std::vector<TargetCheck> targets = CheckTargets(results);
+  if (flags->json) {
+    PrintJson(stdout, info, results, targets);
+  } else {
+    PrintTable(stdout, info, results, targets);
+  }
+  return 0;
+}
+
+}  // namespace
+}  // namespace cairn::bench
+
+int main(int argc, char** argv) { return cairn::bench::Main(argc, argv); }

@@ -1,0 +1,175 @@
+#include "report.h"
+
+#include <cmath>
+#include <string_view>
+
+#include <fmt/format.h>
+
+namespace cairn::bench {
+namespace {
+
+// The issue's targets. Each reads one number from one scenario's row.
+struct TargetSpec {
+  const char* name;
+  const char* scenario_key;
+  const char* unit;
+  double (*value)(const ScenarioResult&);
+  bool (*pass)(double);
+};
+
+constexpr TargetSpec kTargets[] = {
+    {"64 writers, 1-event appends: cairn >= 50,000 events/s (durable)", "append_t64_b1", "events/s",
+     [](const ScenarioResult& r) { return r.cairn.events_per_s; }, [](double v) { return v >= 50'000; }},
+    {"1000-event batches: cairn >= 0.8 x raw", "append_t1_b1000", "x raw",
+     [](const ScenarioResult& r) { return r.ratio(); }, [](double v) { return v >= 0.8; }},
+    {"read a 1000-event stream (contiguous): cairn < 2 ms", "read_stream_contiguous", "ms",
+     [](const ScenarioResult& r) { return r.cairn.mean_ms; }, [](double v) { return v < 2.0; }},
+    {"read a 1000-event stream (interleaved): cairn < 2 ms", "read_stream_interleaved", "ms",
+     [](const ScenarioResult& r) { return r.cairn.mean_ms; }, [](double v) { return v < 2.0; }},
+    {"scan the global log: cairn >= 1,000,000 events/s", "scan_log", "events/s",
+     [](const ScenarioResult& r) { return r.cairn.events_per_s; }, [](double v) { return v >= 1'000'000; }},
+};
+
+// Above this, other work competed noticeably with the benchmark for CPU.
+constexpr double kBusyOthersCpus = 0.2;
+
+// 1234567.8 -> "1,234,568": throughput is read at a glance, not digit by digit.
+std::string Grouped(double value) {
+  const std::string digits = fmt::format("{:.0f}", std::fabs(value));
+  std::string grouped = value < 0 ? "-" : "";
+  for (std::size_t i = 0; i < digits.size(); ++i) {
+    if (i > 0 && (digits.size() - i) % 3 == 0) grouped += ',';
+    grouped += digits[i];
+  }
+  return grouped;
+}
+
+// Mean, p99 and max: a mean far above the p99 means a few operations starved
+// (e.g. raw SQLite writers sleeping in the busy handler).
+std::string Latency(const Measurement& m) {
+  return fmt::format("{:.2f} / {:.2f} / {:.1f}", m.mean_ms, m.p99_ms, m.max_ms);
+}
+
+std::string_view KindName(ScenarioKind kind) {
+  switch (kind) {
+    case ScenarioKind::kAppend: return "append";
+    case ScenarioKind::kStreamRead: return "stream_read";
+    case ScenarioKind::kLogScan: return "log_scan";
+  }
+  return "?";
+}
+
+void PrintFailures(std::FILE* out, const ScenarioResult& result) {
+  for (const auto& [name, m] : {std::pair<const char*, const Measurement*>{"cairn", &result.cairn},
+                                std::pair<const char*, const Measurement*>{"raw", &result.raw}}) {
+    if (m->failures == 0) continue;
+    fmt::print(out, "  ! {} / {}: {} failed operations; first: {}\n", result.title, name, m->failures,
+               m->first_error);
+  }
+}
+
+// Only our own fixed strings and error messages reach JSON; escape what JSON requires.
+std::string JsonString(std::string_view text) {
+  std::string quoted = "\"";
+  for (char c : text) {
+    switch (c) {
+      case '"': quoted += "\\\""; break;
+      case '\\': quoted += "\\\\"; break;
+      case '\n': quoted += "\\n"; break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          quoted += fmt::format("\\u{:04x}", static_cast<unsigned>(c));
+        } else {
+          quoted += c;
+        }
+    }
+  }
+  return quoted + "\"";
+}
+
+std::string JsonMeasurement(const Measurement& m) {
+  return fmt::format(
+      R"({{"events_per_s": {:.1f}, "events": {:.1f}, "seconds": {:.3f}, "ops": {}, "mean_ms": {:.4f}, )"
+      R"("p50_ms": {:.4f}, "p99_ms": {:.4f}, "max_ms": {:.4f}, "failures": {}, "first_error": {}}})",
+      m.events_per_s, m.events, m.seconds, m.ops, m.mean_ms, m.p50_ms, m.p99_ms, m.max_ms, m.failures,
+      JsonString(m.first_error));
+}
+
+}  // namespace
+
+std::vector<TargetCheck> CheckTargets(const std::vector<ScenarioResult>& results) {
+  std::vector<TargetCheck> checks;
+  for (const TargetSpec& spec : kTargets) {
+    TargetCheck check{
+        .name = spec.name, .scenario_key = spec.scenario_key, .value = std::nullopt, .unit = spec.unit};
+    for (const ScenarioResult& result : results) {
+      if (result.key != spec.scenario_key) continue;
+      check.value = spec.value(result);
+      check.pass = spec.pass(*check.value);
+    }
+    checks.push_back(std::move(check));
+  }
+  return checks;
+}
+
+void PrintTable(std::FILE* out, const RunInfo& info, const std::vector<ScenarioResult>& results,
+                const std::vector<TargetCheck>& targets) {
+  fmt::print(out, "cairn_bench{}: SQLite {}, {} CPUs, {} on {}\n", info.quick ? " --quick" : "",
+             info.sqlite_version, info.cpus, info.dir, info.filesystem);
+  fmt::print(out,
+             "  appends durable on both sides (WAL, synchronous=FULL, one transaction per append); "
+             "events: {}-byte JSON data, {}-byte JSON metadata\n",
+             kDataBytes, kMetadataBytes);
+  fmt::print(out, "  each measurement: {:.1f} s warm-up, {:.1f} s window; reads on a {}-event log\n",
+             info.warmup_s, info.window_s, Grouped(static_cast<double>(info.read_log_events)));
+  fmt::print(out, "  other processes used {:.2f} of {} CPUs on average during the run{}\n\n", info.others_cpus,
+             info.cpus,
+             info.others_cpus > kBusyOthersCpus ? "  -- noisy: rerun on a quiet machine before publishing" : "");
+  fmt::print(out, "{:<38} {:>12} {:>12} {:>10}  {:>24}  {:>24}\n", "scenario", "cairn ev/s", "raw ev/s",
+             "cairn/raw", "cairn ms/op mean/p99/max", "raw ms/op mean/p99/max");
+  for (const ScenarioResult& r : results) {
+    fmt::print(out, "{:<38} {:>12} {:>12} {:>9.2f}x  {:>24}  {:>24}\n", r.title, Grouped(r.cairn.events_per_s),
+               Grouped(r.raw.events_per_s), r.ratio(), Latency(r.cairn), Latency(r.raw));
+  }
+  for (const ScenarioResult& r : results) PrintFailures(out, r);
+  fmt::print(out, "\ntargets (issue):\n");
+  for (const TargetCheck& t : targets) {
+    if (!t.value) {
+      fmt::print(out, "  {:<4}  {}  (not run)\n", "-", t.name);
+      continue;
+    }
+    const std::string value = t.unit == "events/s" ? Grouped(*t.value) : fmt::format("{:.3f}", *t.value);
+    fmt::print(out, "  {:<4}  {}: measured {} {}\n", t.pass ? "PASS" : "MISS", t.name, value, t.unit);
+  }
+}
+
+void PrintJson(std::FILE* out, const RunInfo& info, const std::vector<ScenarioResult>& results,
+               const std::vector<TargetCheck>& targets) {
+  fmt::print(out, "{{\n  \"run\": {{\"sqlite_version\": {}, \"cpus\": {}, \"filesystem\": {}, \"quick\": {}, ",
+             JsonString(info.sqlite_version), info.cpus, JsonString(info.filesystem), info.quick);
+  fmt::print(out,
+             "\"warmup_s\": {:.2f}, \"window_s\": {:.2f}, \"data_bytes\": {}, \"metadata_bytes\": {}, "
+             "\"read_log_events\": {}, \"read_stream_events\": {}, \"others_cpus\": {:.3f}, "
+             "\"durability\": \"WAL, synchronous=FULL, one transaction per append\"}},\n",
+             info.warmup_s, info.window_s, kDataBytes, kMetadataBytes, info.read_log_events,
+             info.read_stream_events, info.others_cpus);
+  fmt::print(out, "  \"scenarios\": [\n");
+  for (std::size_t i = 0; i < results.size(); ++i) {
+    const ScenarioResult& r = results[i];
+    fmt::print(out, "    {{\"key\": {}, \"title\": {}, \"kind\": {}, \"ratio\": {:.4f},\n", JsonString(r.key),
+               JsonString(r.title), JsonString(KindName(r.kind)), r.ratio());
+    fmt::print(out, "     \"cairn\": {},\n     \"raw\": {}}}{}\n", JsonMeasurement(r.cairn), JsonMeasurement(r.raw),
+               i + 1 < results.size() ? "," : "");
+  }
+  fmt::print(out, "  ],\n  \"targets\": [\n");
+  for (std::size_t i = 0; i < targets.size(); ++i) {
+    const TargetCheck& t = targets[i];
+    fmt::print(out, "    {{\"name\": {}, \"scenario\": {}, \"unit\": {}, \"value\": {}, \"result\": {}}}{}\n",
+               JsonString(t.name), JsonString(t.scenario_key), JsonString(t.unit),
+               t.value ? fmt::format("{:.4f}", *t.value) : "null",
+               JsonString(!t.value ? "not run" : t.pass ? "PASS" : "MISS"), i + 1 < targets.size() ? "," : "");
+  }
+  fmt::print(out, "  ]\n}}\n");
+}
+
+}  // namespace cairn::bench
