@@ -150,7 +150,7 @@ void PrintJson(std::FILE* out, const RunInfo& info, const std::vector<ScenarioRe
   fmt::print(out,
              "\"warmup_s\": {:.2f}, \"window_s\": {:.2f}, \"data_bytes\": {}, \"metadata_bytes\": {}, "
              "\"read_log_events\": {}, \"read_stream_events\": {}, \"others_cpus\": {:.3f}, "
-             "\"durability\": \"WAL, synchronous=FULL, one transaction per append\"}},\n",
+             "\"append_durability\": \"WAL, synchronous=FULL, one transaction per append\"}},\n",
              info.warmup_s, info.window_s, kDataBytes, kMetadataBytes, info.read_log_events,
              info.read_stream_events, info.others_cpus);
   fmt::print(out, "  \"scenarios\": [\n");

@@ -81,8 +81,8 @@ class Subject {
   virtual Result<std::uint64_t> CountEvents() = 0;
 };
 
-// cairn's EventStore at `path` (created). kRelaxed is only used to fill read
-// fixtures quickly; every write that is measured uses kFull.
+// cairn's EventStore, SQLite backend, at `path` (created). kRelaxed is only
+// used to fill read fixtures quickly; every write that is measured uses kFull.
 Result<std::unique_ptr<Subject>> OpenCairnSubject(const std::string& path, Durability durability);
 
 // The hand-written SQLite baseline at `path` (created); see raw_sqlite_subject.cc
