@@ -56,7 +56,16 @@ EventId EventId::NewV7() {
                                            std::chrono::system_clock::now().time_since_epoch())
                                            .count());
   for (int i = 0; i < 6; ++i) id.bytes[i] = static_cast<std::uint8_t>(ms >> (8 * (5 - i)));
-  randombytes_buf(id.bytes.data() + 6, 10);
+  // Random bytes come from a per-thread pool refilled from the CSPRNG 4 KiB at a
+  // time: one getrandom() per 400 ids instead of one per id.
+  thread_local std::array<std::uint8_t, 4000> pool;
+  thread_local std::size_t pool_used = pool.size();
+  if (pool_used == pool.size()) {
+    randombytes_buf(pool.data(), pool.size());
+    pool_used = 0;
+  }
+  std::memcpy(id.bytes.data() + 6, pool.data() + pool_used, 10);
+  pool_used += 10;
   id.bytes[6] = static_cast<std::uint8_t>(0x70 | (id.bytes[6] & 0x0f));
   id.bytes[8] = static_cast<std::uint8_t>(0x80 | (id.bytes[8] & 0x3f));
 
