@@ -22,6 +22,7 @@
 
 #include "backend.h"
 #include "cairn/audit.h"
+#include "import.h"
 #include "json.h"
 
 namespace cairn {
@@ -264,6 +265,10 @@ class StoreImpl final : public EventStore {
 
   Result<VerifyReport> Verify(const VerifyOptions& options) override;
 
+  Result<ImportStats> Import(const ImportSource& next, const ImportOptions& options) override {
+    if (auto ok = CheckWritable(); !ok) return Fail(ok.error());
+    return ImportLog(*backend_, next, options, options_.max_append_bytes, [this] { signal_->Notify(); });
+  }
 
   Result<StoreStats> Stats() override {
     auto stats = backend_->Stats();

@@ -1,5 +1,8 @@
 #include "cli.h"
 
+#include <signal.h>
+
+#include <atomic>
 #include <cstdio>
 #include <filesystem>
 #include <system_error>
@@ -33,6 +36,54 @@ int Severity(int exit_code) {
 
 int WorseExitCode(int a, int b) { return Severity(b) > Severity(a) ? b : a; }
 
+namespace {
+
+std::atomic<bool> g_stop_requested{false};
+static_assert(std::atomic<bool>::is_always_lock_free);
+
+extern "C" void OnStopSignal(int) { g_stop_requested.store(true); }
+
+}  // namespace
+
+void InstallStopHandlers() {
+  struct sigaction action {};
+  action.sa_handler = OnStopSignal;
+  sigemptyset(&action.sa_mask);
+  action.sa_flags = 0;
+  sigaction(SIGINT, &action, nullptr);
+  sigaction(SIGTERM, &action, nullptr);
+}
+
+bool StopRequested() { return g_stop_requested.load(); }
+
+std::string_view BackendName(BackendKind kind) {
+  switch (kind) {
+    case BackendKind::kAuto: return "auto";
+    case BackendKind::kSqlite: return "sqlite";
+    case BackendKind::kLmdb: return "lmdb";
+  }
+  return "unknown";
+}
+
+Failure OpenFailure(const GlobalOptions& global, const Error& error, std::string_view context) {
+  if (error.code() == ErrorCode::kInvalidArgument && global.backend != BackendKind::kAuto) {
+    // Ask the store what it is, the way --backend auto would open it.
+    Options probe;
+    probe.read_only = true;
+    if (auto store = EventStore::Open(global.store_path, probe)) {
+      auto stats = (*store)->Stats();
+      if (stats && stats->backend != BackendName(global.backend)) {
+        return Failure{kExitError,
+                       fmt::format("{}: it is {} store, not {} (use --backend {}, or auto, the default)", context,
+                                   stats->backend == "lmdb" ? "an LMDB" : "a SQLite",
+                                   global.backend == BackendKind::kLmdb ? "LMDB" : "SQLite", stats->backend),
+                       ErrorCodeName(error.code())};
+      }
+    }
+  }
+  return StoreFailure(error, context);
+}
+
 void PrintError(std::string_view message) {
   fmt::print(stderr, "cairn: error: {}\n", message);
   std::fflush(stderr);
@@ -49,10 +100,11 @@ CliResult<std::unique_ptr<EventStore>> OpenExistingStore(const GlobalOptions& gl
   Options options;
   options.create_if_missing = false;
   options.read_only = read_only;
+  options.backend = global.backend;
   auto store = EventStore::Open(path, options);
   if (!store) {
     if (store.error().code() == ErrorCode::kNotFound) return Fail(Failure{kExitError, missing});
-    return Fail(StoreFailure(store.error(), fmt::format("cannot open {}", path)));
+    return Fail(OpenFailure(global, store.error(), fmt::format("cannot open {}", path)));
   }
   return std::move(*store);
 }

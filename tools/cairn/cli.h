@@ -75,10 +75,28 @@ enum class OutputFormat : std::uint8_t { kJsonLines, kTable };
 struct GlobalOptions {
   std::string store_path = "./cairn.db";
   OutputFormat format = OutputFormat::kJsonLines;
+  // --backend / $CAIRN_BACKEND: kAuto opens a store with the backend it was
+  // created with and creates new stores as SQLite.
+  BackendKind backend = BackendKind::kAuto;
 };
+
+// "auto", "sqlite" or "lmdb": the --backend spelling, and StoreStats::backend's.
+std::string_view BackendName(BackendKind kind);
 
 // Opens an existing store. A missing one is "no store at PATH (create it with
 // `cairn init`)"; read_only stores are never written (read, replay, verify, stats).
 CliResult<std::unique_ptr<EventStore>> OpenExistingStore(const GlobalOptions& global, bool read_only);
+
+// The Failure for EventStore::Open's `error` on global.store_path. When an
+// explicit --backend does not match the store, it says which backend the store
+// has (the store's own message speaks of C++ enumerators).
+Failure OpenFailure(const GlobalOptions& global, const Error& error, std::string_view context);
+
+// SIGINT/SIGTERM set a flag instead of ending the process, so that long
+// commands (replay --follow, import) can end cleanly. Only a lock-free atomic
+// store is safe in a signal handler: commands poll StopRequested(). The handlers
+// are installed without SA_RESTART, so a blocking read returns EINTR.
+void InstallStopHandlers();
+bool StopRequested();
 
 }  // namespace cairn::cli

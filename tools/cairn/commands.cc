@@ -1,11 +1,10 @@
-// init, delete, read, replay, verify and stats. (append lives in append.cc.)
+// init, delete, read, replay, verify and stats. (append lives in append.cc, export and
+// import in export_import.cc.)
 #include "commands.h"
 
-#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -15,23 +14,6 @@
 
 namespace cairn::cli {
 namespace {
-
-// Set by SIGINT/SIGTERM while `replay --follow` runs. Only a lock-free atomic
-// store is safe in a signal handler (Subscription::Stop takes a mutex), so the
-// follow loop polls with a short timeout and checks this flag between polls.
-std::atomic<bool> g_stop_requested{false};
-static_assert(std::atomic<bool>::is_always_lock_free);
-
-extern "C" void OnStopSignal(int) { g_stop_requested.store(true); }
-
-void InstallStopHandlers() {
-  struct sigaction action {};
-  action.sa_handler = OnStopSignal;
-  sigemptyset(&action.sa_mask);
-  action.sa_flags = 0;
-  sigaction(SIGINT, &action, nullptr);
-  sigaction(SIGTERM, &action, nullptr);
-}
 
 constexpr std::chrono::milliseconds kFollowPollTimeout{200};
 constexpr std::size_t kFollowBatch = 512;
@@ -59,6 +41,7 @@ CliStatus RunInit(const GlobalOptions& global, const InitCommand& /*command*/) {
   const bool existed = std::filesystem::exists(path, ec);
   Options options;
   options.create_if_missing = true;
+  options.backend = global.backend;
   auto store = EventStore::Open(path, options);
   if (!store) {
     if (store.error().code() == ErrorCode::kCorruption) {
@@ -67,7 +50,9 @@ CliStatus RunInit(const GlobalOptions& global, const InitCommand& /*command*/) {
                                       store.error().message()),
                           ErrorCodeName(ErrorCode::kCorruption)});
     }
-    return Fail(StoreFailure(store.error(), fmt::format("cannot create a store at {}", path)));
+    return Fail(OpenFailure(global, store.error(),
+                            existed ? fmt::format("cannot open {}", path)
+                                    : fmt::format("cannot create a store at {}", path)));
   }
   auto stats = (*store)->Stats();
   if (!stats) return Fail(StoreFailure(stats.error(), fmt::format("cannot read {}", path)));
@@ -155,8 +140,9 @@ CliStatus RunReplay(const GlobalOptions& global, const ReplayCommand& command) {
   subscribe_options.filter = filter;
   auto subscription = (*store)->Subscribe(subscribe_options);
   if (!subscription) return Fail(StoreFailure(subscription.error(), "cannot follow the log"));
+  // SIGINT/SIGTERM end the loop; the poll timeout bounds how long that takes.
   InstallStopHandlers();
-  while (!g_stop_requested.load() && !past_end && (*subscription)->checkpoint() < to) {
+  while (!StopRequested() && !past_end && (*subscription)->checkpoint() < to) {
     auto polled = (*subscription)->Poll(visit, kFollowBatch, kFollowPollTimeout);
     if (!polled) {
       if (polled.error().code() == ErrorCode::kCancelled) break;

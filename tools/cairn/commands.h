@@ -53,6 +53,15 @@ struct ReplayCommand {
 struct VerifyCommand {};
 struct StatsCommand {};
 
+struct ExportCommand {
+  std::optional<std::uint64_t> from_position;  // default: 1
+  std::optional<std::uint64_t> to_position;    // default: the head
+};
+
+struct ImportCommand {
+  std::string file;  // an export file, or "-" for stdin
+};
+
 CliStatus RunInit(const GlobalOptions& global, const InitCommand& command);
 CliStatus RunAppend(const GlobalOptions& global, const AppendCommand& command);
 CliStatus RunDelete(const GlobalOptions& global, const DeleteCommand& command);
@@ -60,6 +69,9 @@ CliStatus RunRead(const GlobalOptions& global, const ReadCommand& command);
 CliStatus RunReplay(const GlobalOptions& global, const ReplayCommand& command);
 CliStatus RunVerify(const GlobalOptions& global, const VerifyCommand& command);
 CliStatus RunStats(const GlobalOptions& global, const StatsCommand& command);
+// export_import.cc
+CliStatus RunExport(const GlobalOptions& global, const ExportCommand& command);
+CliStatus RunImport(const GlobalOptions& global, const ImportCommand& command);
 
 // Adds an append (or delete) result to `record`:
 // "stream", "first_revision", "last_revision", "first_position", "last_position", "already_committed".

@@ -66,13 +66,14 @@ CLI::Option* AddTypes(CLI::App* app, std::vector<std::string>& types, const std:
 }
 
 int Main(int argc, char** argv) {
-  CLI::App app{"cairn: create, write, read, replay and audit a cairn event store.", "cairn"};
+  CLI::App app{"cairn: create, write, read, replay, audit, export and import a cairn event store.", "cairn"};
   app.set_version_flag("--version", CAIRN_VERSION);
   app.require_subcommand(1);
   // Global options are accepted after the subcommand too: `cairn read s --format table`.
   app.fallthrough();
   app.footer(Footer(
-      "The store is ./cairn.db unless --store or $CAIRN_STORE names another.\n"
+      "The store is ./cairn.db unless --store or $CAIRN_STORE names another; --backend (or\n"
+      "$CAIRN_BACKEND) lmdb creates LMDB stores, and auto (the default) opens any store.\n"
       "Output is JSON Lines on stdout (one object per line; --format table for people);\n"
       "errors go to stderr as \"cairn: error: <message>\". Run `cairn COMMAND --help` for more.",
       "  cairn init --store orders.db\n"
@@ -90,10 +91,18 @@ int Main(int argc, char** argv) {
   app.add_option("--format", format, "Output format: jsonl (one JSON object per line) or table")
       ->check(CLI::IsMember({"jsonl", "table"}))
       ->capture_default_str();
+  std::string backend = "auto";
+  app.add_option("--backend", backend,
+                 "Storage backend: auto (an existing store's own; a new store is SQLite), sqlite or lmdb")
+      ->envname("CAIRN_BACKEND")
+      ->check(CLI::IsMember({"auto", "sqlite", "lmdb"}))
+      ->capture_default_str();
 
   // init
   CLI::App* init = app.add_subcommand("init", "Create a store (an existing cairn store is left as it is)");
-  init->footer(Footer("", "  cairn init\n  cairn init --store /var/lib/orders/events.db\n"));
+  init->footer(Footer("--backend lmdb creates an LMDB store (default: SQLite).",
+                      "  cairn init\n  cairn init --store /var/lib/orders/events.db\n"
+                      "  cairn init --store orders.mdb --backend lmdb\n"));
   InitCommand init_command;
 
   // append
@@ -199,6 +208,37 @@ int Main(int argc, char** argv) {
   CLI::App* stats = app.add_subcommand("stats", "Show the store's size, head position and stream counts");
   stats->footer(Footer("", "  cairn stats\n  cairn stats --format table\n"));
 
+  // export
+  ExportCommand export_command;
+  CLI::App* export_app =
+      app.add_subcommand("export", "Write the global log to stdout as JSON Lines, every field byte-exact");
+  AddOptionalUint(export_app, "--from", export_command.from_position, "First position (default: 1)");
+  AddOptionalUint(export_app, "--to", export_command.to_position, "Last position, inclusive (default: the head)");
+  export_app->footer(Footer(
+      "The first line is a header, {\"cairn_export\":1,\"from\":F,\"to\":T}: the file holds exactly the\n"
+      "positions F..T. Then one object per event: position, stream, revision, id, type, recorded_at_us,\n"
+      "recorded_at, content_type, data, metadata, hash. Byte strings are JSON strings of their exact\n"
+      "bytes, or <key>_base64 when they are not UTF-8. `cairn import` rebuilds a store from an export\n"
+      "that starts at position 1. Progress goes to stderr when it is a terminal.",
+      "  cairn export > orders.jsonl\n"
+      "  cairn export --from 1000 --to 2000 | gzip > part.jsonl.gz\n"));
+
+  // import
+  ImportCommand import_command;
+  CLI::App* import_app = app.add_subcommand(
+      "import", "Build a new store from an export, refusing any input whose audit chain does not verify");
+  import_app->add_option("file", import_command.file, "Export file (from `cairn export`), or - for stdin")
+      ->required();
+  import_app->footer(Footer(
+      "--store names the new store and must not exist; --backend picks its kind (auto: SQLite). Every\n"
+      "event keeps its position, revision, id, recorded_at and hash. Each line is checked before it is\n"
+      "written: positions 1, 2, 3, ... without a gap, per-stream revisions, the audit chain from the\n"
+      "first event, ids, names and JSON. The store is built beside --store and moved into place only\n"
+      "when every line has verified: a refused, failed or interrupted import leaves nothing behind.\n"
+      "A malformed line exits with 2; a line that does not verify, or a truncated export, with 1.",
+      "  cairn import orders.jsonl --store orders.mdb --backend lmdb\n"
+      "  cairn --store old.db export | cairn import - --store new.db\n"));
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {
@@ -209,6 +249,9 @@ int Main(int argc, char** argv) {
     return kExitUsage;
   }
   global.format = format == "table" ? OutputFormat::kTable : OutputFormat::kJsonLines;
+  global.backend = backend == "sqlite" ? BackendKind::kSqlite
+                   : backend == "lmdb" ? BackendKind::kLmdb
+                                       : BackendKind::kAuto;
 
   CliStatus status;
   if (init->parsed()) {
@@ -225,6 +268,10 @@ int Main(int argc, char** argv) {
     status = RunVerify(global, verify_command);
   } else if (stats->parsed()) {
     status = RunStats(global, stats_command);
+  } else if (export_app->parsed()) {
+    status = RunExport(global, export_command);
+  } else if (import_app->parsed()) {
+    status = RunImport(global, import_command);
   }
 
   // A full disk or a closed pipe must not pass for success.

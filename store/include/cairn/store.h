@@ -144,6 +144,27 @@ struct StoreStats {
   std::uint64_t reader_slots_used = 0;
 };
 
+// Produces the events of an import, one per call, in position order: fills
+// `event` (reusing its buffers) and returns true, or returns false when there
+// are no more. An error ends the import; Import returns it unchanged.
+using ImportSource = std::function<Result<bool>(RecordedEvent& event)>;
+
+struct ImportOptions {
+  // Events per write transaction (one fsync each). Default: 10,000. A
+  // transaction also ends once its events hold Options::max_append_bytes.
+  std::size_t batch_events = 10'000;
+  // Called after each committed transaction with the number of events imported so far; may be empty.
+  std::function<void(std::uint64_t)> progress;
+};
+
+// What an Import wrote.
+struct ImportStats {
+  std::uint64_t events = 0;
+  std::uint64_t streams = 0;  // streams created (events at revision 0)
+  std::uint64_t head_position = 0;
+  Hash head_hash{};  // the hash of the last event imported (kGenesisHash when none)
+};
+
 class EventStore {
  public:
   // Opens (or, with options.create_if_missing, creates) the store at `path`.
@@ -201,6 +222,35 @@ class EventStore {
   virtual Result<VerifyReport> Verify(const VerifyOptions& options = {}) = 0;
 
   virtual Result<StoreStats> Stats() = 0;
+
+  // Rebuilds a log from recorded events (a `cairn export`, another store's
+  // ReadLog), keeping every field as recorded — position, revision, id,
+  // recorded_at, hash — where Append would assign them. Only into an empty
+  // store. Each event is checked before the next one is pulled from `next`, so
+  // when Import fails because of an event, it is the last one `next` produced.
+  // An event is refused (kCorruption, the message names its position) unless:
+  //   - positions run 1, 2, 3, … without a gap (an input that starts later
+  //     cannot be checked against the chain before it);
+  //   - its hash is ChainHash(previous event's hash, event) — the audit chain
+  //     verifies from kGenesisHash;
+  //   - its stream's revisions run 0, 1, 2, … and nothing follows the stream's
+  //     tombstone; "$stream.deleted" tombstones the stream (other '$' types are refused);
+  //   - recorded_at never decreases; its id is not nil and not already imported;
+  //   - stream name, type, JSON data and metadata pass Append's checks (the
+  //     size limits do not apply: the events were accepted once).
+  // Events are written in transactions of options.batch_events, and stream
+  // states (head, deleted) are kept as Append keeps them. Other errors:
+  //   kInvalidArgument — the store is not empty, or was written to between two
+  //                      of the import's transactions
+  //   kNotSupported    — the store is open read-only
+  //   kBusy, kIOError  — as for Append
+  //   anything `next` returns
+  // On an error, the transactions committed before it stay: the store then
+  // holds a verified prefix of the input. For all or nothing, import into a new
+  // path and move the store into place on success, as `cairn import` does.
+  // Thread-safety: reads may run meanwhile; appends (in any process) must not,
+  // and make the import fail when one slips between two of its transactions.
+  virtual Result<ImportStats> Import(const ImportSource& next, const ImportOptions& options = {}) = 0;
 
   virtual const std::string& path() const = 0;
 
