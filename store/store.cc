@@ -5,10 +5,6 @@
 #include <sodium.h>
 #include <sys/stat.h>
 
-#include <linux/futex.h>
-#include <sys/syscall.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
@@ -79,35 +75,6 @@ class CommitSignal {
   std::uint64_t commits_ = 0;
 };
 
-// A one-shot state a waiting append sleeps on: kWaiting until the group commit
-// tells it kLeader (commit the next group) or kDone (its result is set).
-// A futex rather than a mutex and condition variable: a woken waiter must not
-// queue again for a lock the waker still holds — with dozens of writers on a
-// few cores, that second sleep was a fifth of the CPU.
-class WakeFlag {
- public:
-  static constexpr std::uint32_t kWaiting = 0, kLeader = 1, kDone = 2;
-
-  std::uint32_t Wait() {
-    std::uint32_t state;
-    while ((state = state_.load(std::memory_order_acquire)) == kWaiting) {
-      ::syscall(SYS_futex, &state_, FUTEX_WAIT_PRIVATE, kWaiting, nullptr, nullptr, 0);
-    }
-    return state;
-  }
-  // The waiter may return and free this flag as soon as the store is visible;
-  // FUTEX_WAKE then touches no memory (the kernel only hashes the address), so a
-  // wake that arrives late is harmless: at worst a spurious wake-up elsewhere,
-  // which every futex waiter tolerates.
-  void Set(std::uint32_t state) {
-    state_.store(state, std::memory_order_release);
-    ::syscall(SYS_futex, &state_, FUTEX_WAKE_PRIVATE, 1, nullptr, nullptr, 0);
-  }
-
- private:
-  std::atomic<std::uint32_t> state_{kWaiting};
-};
-
 // One queued append (or delete) waiting for the group commit.
 struct PendingAppend {
   std::string_view stream;
@@ -120,7 +87,10 @@ struct PendingAppend {
   std::size_t bytes = 0;
 
   std::optional<Result<AppendResult>> result;
-  WakeFlag wake;
+  std::mutex mutex;  // guards done and leader
+  bool done = false;    // result is set; the caller may return
+  bool leader = false;  // at the front of the queue: commit the next group
+  std::condition_variable wake;
 };
 
 const EventData kTombstoneEvent{.type = std::string(kStreamDeletedType), .data = "{}"};
@@ -389,8 +359,8 @@ class StoreImpl final : public EventStore {
   // Group commit, leader/follower: the append at the front of the queue commits
   // itself and everything queued behind it in one transaction; the others wait
   // for their result. No background thread, so a lone writer pays no hand-off.
-  // Each append waits on its own WakeFlag, so that waking a group does not make
-  // its members fight over a mutex.
+  // Each append waits on its own mutex and condition variable, so that waking
+  // a group does not make every member fight over the queue's mutex.
   Result<AppendResult> Submit(PendingAppend& append) {
     bool leader;
     {
@@ -398,7 +368,11 @@ class StoreImpl final : public EventStore {
       queue_.push_back(&append);
       leader = queue_.size() == 1;
     }
-    if (!leader && append.wake.Wait() == WakeFlag::kDone) return std::move(*append.result);
+    if (!leader) {
+      std::unique_lock lock(append.mutex);
+      append.wake.wait(lock, [&] { return append.done || append.leader; });
+      if (append.done) return std::move(*append.result);
+    }
 
     std::vector<PendingAppend*> group;
     {
@@ -422,14 +396,19 @@ class StoreImpl final : public EventStore {
     }
     // The next group starts before this one's callers are woken. Once a member
     // is told it is done it may return and destroy itself: touch it no more.
-    if (next_leader) next_leader->wake.Set(WakeFlag::kLeader);
+    if (next_leader) Wake(*next_leader, &PendingAppend::leader);
     if (committed) signal_->Notify();
     for (PendingAppend* member : group) {
-      if (member != &append) member->wake.Set(WakeFlag::kDone);
+      if (member != &append) Wake(*member, &PendingAppend::done);
     }
     return std::move(*append.result);
   }
 
+  static void Wake(PendingAppend& append, bool PendingAppend::*flag) {
+    std::lock_guard lock(append.mutex);
+    append.*flag = true;
+    append.wake.notify_one();
+  }
 
   enum class GroupOutcome { kCommitted, kNothingWritten, kFailed, kRetry };
 
