@@ -11,29 +11,13 @@
 
 #include <fmt/format.h>
 
+#include "json_stream.h"
 #include "output.h"
 
 namespace cairn::cli {
 namespace {
 
-// RapidJSON streams over a string_view (input) and a std::string (output).
-class ViewStream {
- public:
-  using Ch = char;
-  explicit ViewStream(std::string_view text) : text_(text) {}
-  Ch Peek() const { return pos_ < text_.size() ? text_[pos_] : '\0'; }
-  Ch Take() { return pos_ < text_.size() ? text_[pos_++] : '\0'; }
-  std::size_t Tell() const { return pos_; }
-  Ch* PutBegin() { return nullptr; }  // the Stream concept wants these; a reader never calls them
-  void Put(Ch) {}
-  void Flush() {}
-  std::size_t PutEnd(Ch*) { return 0; }
-
- private:
-  std::string_view text_;
-  std::size_t pos_ = 0;
-};
-
+// A RapidJSON output stream appending to a std::string (input: ViewStream, json_stream.h).
 class AppendStream {
  public:
   using Ch = char;

@@ -8,6 +8,8 @@
 
 #include <fmt/format.h>
 
+#include "json_stream.h"
+
 namespace cairn::cli {
 namespace {
 
@@ -16,23 +18,6 @@ namespace {
 constexpr unsigned kParseFlags = rapidjson::kParseValidateEncodingFlag | rapidjson::kParseIterativeFlag |
                                  rapidjson::kParseNumbersAsStringsFlag;
 
-// A RapidJSON input stream over a string_view (StringStream would need a NUL terminator).
-class ViewStream {
- public:
-  using Ch = char;
-  explicit ViewStream(std::string_view text) : text_(text) {}
-  Ch Peek() const { return pos_ < text_.size() ? text_[pos_] : '\0'; }
-  Ch Take() { return pos_ < text_.size() ? text_[pos_++] : '\0'; }
-  std::size_t Tell() const { return pos_; }
-  Ch* PutBegin() { return nullptr; }  // the Stream concept wants these; a reader never calls them
-  void Put(Ch) {}
-  void Flush() {}
-  std::size_t PutEnd(Ch*) { return 0; }
-
- private:
-  std::string_view text_;
-  std::size_t pos_ = 0;
-};
 
 // A compact writer that emits each number's original text (RapidJSON's own
 // Writer::RawNumber would quote it as a string).
