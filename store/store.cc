@@ -595,6 +595,13 @@ Result<VerifyReport> StoreImpl::Verify(const VerifyOptions& options) {
   VerifyReport report;
   Hash previous = kGenesisHash;
   std::uint64_t expected_position = 1;
+  // Only for the progress callback: the scan below reads its own snapshot.
+  std::uint64_t head_for_progress = 0;
+  if (options.progress) {
+    auto head = (*reader)->GetHead();
+    if (!head) return Fail(head.error());
+    head_for_progress = head->position;
+  }
   auto bad = [&](std::uint64_t position, std::string problem) {
     report.ok = false;
     report.first_bad_position = position;
@@ -629,7 +636,9 @@ Result<VerifyReport> StoreImpl::Verify(const VerifyOptions& options) {
     previous = computed;
     report.head_position = event.position;
     ++expected_position;
-    if ((++report.events_checked % 65536) == 0 && options.progress) options.progress(report.events_checked, 0);
+    if ((++report.events_checked % 65536) == 0 && options.progress) {
+      options.progress(report.events_checked, std::max(head_for_progress, event.position));
+    }
     return true;
   });
   if (!scan) return Fail(scan.error());
