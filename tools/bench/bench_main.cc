@@ -4,11 +4,14 @@
 //   cairn_bench --quick         a short smoke run; numbers are only indicative
 //   cairn_bench --json          the same results as JSON (for the README)
 //   cairn_bench --dir /mnt/ssd  put the database files there (in a fresh subdirectory)
+//   cairn_bench --backends lmdb issue 3: cairn-lmdb, cairn-sqlite and raw LMDB side by side
+//                               (raw_lmdb_subject.cc says what the raw LMDB baseline does)
 //
 // Progress goes to stderr. Both subjects run in the same process, one after the
 // other for each scenario, on files in the same directory, so they share the
 // machine, the disk and the SQLite library. What the raw baseline does and does
 // not do is written at the top of raw_sqlite_subject.cc.
+#include <lmdb.h>
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <sys/resource.h>
@@ -45,6 +48,12 @@ constexpr std::string_view kUsage =
   --seconds S    length of each measuring window (default 3)
   --filter TEXT  run only scenarios whose key contains TEXT (e.g. append_t64, read_, scan)
   --keep         keep the database files
+  --backends B   sqlite (default): cairn's SQLite backend against raw SQLite;
+                 lmdb: cairn's LMDB backend, its SQLite backend and raw LMDB side by side
+                 (1 and 64 threads of 1-event appends, 1000-event appends, one 1000-event
+                 stream read, full log scan) with the LMDB targets of issue 3
+  --history N    --backends lmdb: events in the read fixture's history (default 1,000,000;
+                 100,000 with --quick), over min(N, 10,000) streams
 )";
 
 constexpr std::uint64_t kReadStreamEvents = 1000;
@@ -56,6 +65,8 @@ struct Flags {
   std::string dir = "/tmp";
   std::optional<double> seconds;
   std::string filter;
+  std::string backends = "sqlite";
+  std::optional<std::uint64_t> history;
 };
 
 // Returns nullopt (after printing why) when the command line is not usable.
@@ -74,6 +85,24 @@ std::optional<Flags> ParseFlags(int argc, char** argv) {
       flags.quick = true;
     } else if (arg == "--keep") {
       flags.keep = true;
+    } else if (arg == "--backends" || arg == "--history") {
+      std::optional<std::string> v = value();
+      if (!v) return std::nullopt;
+      if (arg == "--backends") {
+        if (*v != "sqlite" && *v != "lmdb") {
+          fmt::print(stderr, "cairn_bench: --backends is sqlite or lmdb, not '{}'\n", *v);
+          return std::nullopt;
+        }
+        flags.backends = *v;
+      } else {
+        char* end = nullptr;
+        const unsigned long long history = std::strtoull(v->c_str(), &end, 10);
+        if (end == v->c_str() || *end != '\0' || history == 0 || v->starts_with('-')) {
+          fmt::print(stderr, "cairn_bench: --history needs a positive number of events, not '{}'\n", *v);
+          return std::nullopt;
+        }
+        flags.history = history;
+      }
     } else if (arg == "--dir" || arg == "--filter" || arg == "--seconds") {
       std::optional<std::string> v = value();
       if (!v) return std::nullopt;
@@ -328,6 +357,171 @@ bool RunReadScenarios(const Flags& flags, const ScratchDir& dir, const Window& w
   return true;
 }
 
+// ---- --backends lmdb: issue 3's comparison ----------------------------------
+
+// The three subjects of one group of LMDB-comparison scenarios, on their own files.
+struct LmdbSubjects {
+  std::unique_ptr<Subject> cairn_lmdb;
+  std::unique_ptr<Subject> cairn_sqlite;
+  std::unique_ptr<Subject> raw_lmdb;
+};
+
+std::optional<LmdbSubjects> OpenLmdbSubjects(const ScratchDir& dir, std::string_view group, Durability durability) {
+  Result<std::unique_ptr<Subject>> cairn_lmdb = OpenCairnSubject(
+      dir.File(fmt::format("cairn-lmdb-{}.mdb", group)), durability, BackendKind::kLmdb, "cairn-lmdb");
+  Result<std::unique_ptr<Subject>> cairn_sqlite = OpenCairnSubject(
+      dir.File(fmt::format("cairn-sqlite-{}.db", group)), durability, BackendKind::kSqlite, "cairn-sqlite");
+  Result<std::unique_ptr<Subject>> raw_lmdb =
+      OpenRawLmdbSubject(dir.File(fmt::format("raw-lmdb-{}.mdb", group)), durability);
+  for (auto [name, made] : {std::pair{"cairn-lmdb", &cairn_lmdb}, std::pair{"cairn-sqlite", &cairn_sqlite},
+                            std::pair{"raw-lmdb", &raw_lmdb}}) {
+    if (!*made) {
+      fmt::print(stderr, "cairn_bench: opening {}: {}\n", name, made->error().ToString());
+      return std::nullopt;
+    }
+  }
+  return LmdbSubjects{std::move(*cairn_lmdb), std::move(*cairn_sqlite), std::move(*raw_lmdb)};
+}
+
+// Measures one scenario on cairn-lmdb, cairn-sqlite, then raw-lmdb.
+std::optional<LmdbScenarioResult> RunLmdbScenario(LmdbSubjects& subjects, std::string key, std::string title,
+                                                  ScenarioKind kind, const MeasureFn& measure) {
+  LmdbScenarioResult result;
+  result.key = std::move(key);
+  result.title = std::move(title);
+  result.kind = kind;
+  for (auto [subject, out] : {std::pair{subjects.cairn_lmdb.get(), &result.cairn_lmdb},
+                              std::pair{subjects.cairn_sqlite.get(), &result.cairn_sqlite},
+                              std::pair{subjects.raw_lmdb.get(), &result.raw_lmdb}}) {
+    fmt::print(stderr, "  {:<34} {:<12} ", result.title, subject->name());
+    std::fflush(stderr);
+    Result<Measurement> m = measure(*subject);
+    if (!m) {
+      fmt::print(stderr, "failed: {}\n", m.error().ToString());
+      return std::nullopt;
+    }
+    *out = std::move(*m);
+    fmt::print(stderr, "{:>12.0f} events/s  {:.3f} ms/op{}\n", out->events_per_s, out->mean_ms,
+               out->failures ? fmt::format("  ({} failures)", out->failures) : "");
+  }
+  return result;
+}
+
+// The LMDB comparison's read fixture: `history` events over min(history, 10,000)
+// streams "h-<i>", each stream written in one append of history/streams events
+// (100 for the default 1,000,000), then the read stream in one 1,000-event
+// append. The history is written by kHistoryThreads threads at once (thread t
+// owns the streams i with i % kHistoryThreads == t), so that cairn's group
+// commit packs many appends into each transaction: 1,000,000 events take a few
+// hundred commits instead of 10,000 (raw LMDB, with no group commit, still
+// commits each append: its threads queue on the writer mutex). Written at
+// kRelaxed: reads care about layout, not durability. Every append is still
+// contiguous in the log; appends of different streams interleave.
+constexpr int kHistoryThreads = 16;
+
+struct History {
+  std::uint64_t streams = 0;
+  std::uint64_t per_stream = 0;
+  std::string read_stream = "reader-1000";
+  std::uint64_t log_events = 0;
+};
+
+History PlanHistory(std::uint64_t history) {
+  History plan;
+  plan.streams = std::min<std::uint64_t>(history, 10'000);
+  plan.per_stream = history / plan.streams;
+  plan.log_events = plan.streams * plan.per_stream + kReadStreamEvents;
+  return plan;
+}
+
+Status BuildHistory(Subject& subject, const History& plan) {
+  std::vector<std::unique_ptr<Appender>> appenders;
+  for (int t = 0; t < kHistoryThreads; ++t) {
+    Result<std::unique_ptr<Appender>> made = subject.NewAppender(plan.per_stream);
+    if (!made) return std::unexpected(std::move(made.error()));
+    appenders.push_back(std::move(*made));
+  }
+  std::vector<Status> statuses(kHistoryThreads);
+  {
+    std::vector<std::jthread> threads;
+    for (int t = 0; t < kHistoryThreads; ++t) {
+      threads.emplace_back([&, t] {
+        const auto ut = static_cast<std::uint64_t>(t);
+        for (std::uint64_t i = ut; i < plan.streams; i += kHistoryThreads) {
+          statuses[ut] = appenders[ut]->Append(fmt::format("h-{}", i));
+          if (!statuses[ut]) return;
+        }
+      });
+    }
+  }
+  for (Status& s : statuses) {
+    if (!s) return s;
+  }
+  Result<std::unique_ptr<Appender>> whole = subject.NewAppender(kReadStreamEvents);
+  if (!whole) return std::unexpected(std::move(whole.error()));
+  if (Status s = (*whole)->Append(plan.read_stream); !s) return s;
+  Result<std::uint64_t> count = subject.CountEvents();
+  if (!count) return std::unexpected(std::move(count.error()));
+  if (*count != plan.log_events) {
+    return Fail(ErrorCode::kCorruption, fmt::format("{}: the history holds {} events, expected {}", subject.name(),
+                                                    *count, plan.log_events));
+  }
+  return {};
+}
+
+bool RunLmdbComparison(const Flags& flags, const ScratchDir& dir, const Window& window, const History& plan,
+                       std::vector<LmdbScenarioResult>& results) {
+  constexpr AppendScenario kAppends[] = {{1, 1}, {64, 1}, {1, 1000}};
+  std::optional<LmdbSubjects> writers;
+  for (const AppendScenario& s : kAppends) {
+    const std::string key = fmt::format("append_t{}_b{}", s.threads, s.batch_size);
+    if (!Selected(flags, key)) continue;
+    if (!writers && !(writers = OpenLmdbSubjects(dir, "append", Durability::kFull))) return false;
+    const std::string title = fmt::format("{} thread{}, {}-event appends", s.threads, s.threads == 1 ? "" : "s",
+                                          s.batch_size);
+    std::optional<LmdbScenarioResult> result =
+        RunLmdbScenario(*writers, key, title, ScenarioKind::kAppend, [&](Subject& subject) {
+          return MeasureAppends(subject, key, s.threads, s.batch_size, window);
+        });
+    if (!result) return false;
+    results.push_back(std::move(*result));
+  }
+  writers.reset();
+
+  const std::string stream_key = "read_stream";
+  const std::string scan_key = "scan_log";
+  if (!Selected(flags, stream_key) && !Selected(flags, scan_key)) return true;
+  std::optional<LmdbSubjects> readers = OpenLmdbSubjects(dir, "read", Durability::kRelaxed);
+  if (!readers) return false;
+  for (Subject* subject : {readers->cairn_lmdb.get(), readers->cairn_sqlite.get(), readers->raw_lmdb.get()}) {
+    fmt::print(stderr, "  writing the history ({} events, {} streams of {} + one of {}) on {}", plan.log_events,
+               plan.streams, plan.per_stream, kReadStreamEvents, subject->name());
+    std::fflush(stderr);
+    const auto started = std::chrono::steady_clock::now();
+    if (Status built = BuildHistory(*subject, plan); !built) {
+      fmt::print(stderr, "\ncairn_bench: history on {}: {}\n", subject->name(), built.error().ToString());
+      return false;
+    }
+    fmt::print(stderr, ": {:.1f} s\n",
+               std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+  }
+  if (Selected(flags, stream_key)) {
+    std::optional<LmdbScenarioResult> result = RunLmdbScenario(
+        *readers, stream_key, fmt::format("read one {}-event stream", kReadStreamEvents), ScenarioKind::kStreamRead,
+        [&](Subject& subject) { return MeasureStreamReads(subject, plan.read_stream, kReadStreamEvents, window); });
+    if (!result) return false;
+    results.push_back(std::move(*result));
+  }
+  if (Selected(flags, scan_key)) {
+    std::optional<LmdbScenarioResult> result =
+        RunLmdbScenario(*readers, scan_key, "scan the global log", ScenarioKind::kLogScan,
+                        [&](Subject& subject) { return MeasureLogScans(subject, plan.log_events, window); });
+    if (!result) return false;
+    results.push_back(std::move(*result));
+  }
+  return true;
+}
+
 int Main(int argc, char** argv) {
   std::optional<Flags> flags = ParseFlags(argc, argv);
   if (!flags) return 2;
@@ -352,6 +546,23 @@ int Main(int argc, char** argv) {
   if (info.filesystem == "tmpfs" || info.filesystem == "ramfs") {
     fmt::print(stderr, "cairn_bench: warning: {} ignores fsync; durable-append numbers are meaningless here\n",
                info.filesystem);
+  }
+
+  if (flags->backends == "lmdb") {
+    const History plan = PlanHistory(flags->history.value_or(flags->quick ? 100'000 : 1'000'000));
+    info.lmdb_version = mdb_version(nullptr, nullptr, nullptr);
+    info.read_log_events = plan.log_events;
+    info.read_log_streams = plan.streams + 1;
+    std::vector<LmdbScenarioResult> results;
+    if (!RunLmdbComparison(*flags, *dir, window, plan, results)) return 1;
+    info.others_cpus = others_cpu.OthersCpus();
+    const std::vector<TargetCheck> targets = CheckLmdbTargets(results);
+    if (flags->json) {
+      PrintLmdbJson(stdout, info, results, targets);
+    } else {
+      PrintLmdbTable(stdout, info, results, targets);
+    }
+    return 0;
   }
 
   std::vector<ScenarioResult> results;

@@ -1,6 +1,7 @@
 // The cairn side of the benchmark: the public EventStore API, used the way a
 // service would use it (ExpectedRevision::Any, library-generated event ids,
 // visitors that look at every event).
+#include <string>
 #include <utility>
 
 #include "cairn/store.h"
@@ -68,9 +69,10 @@ class CairnReader final : public Reader {
 
 class CairnSubject final : public Subject {
  public:
-  explicit CairnSubject(std::unique_ptr<EventStore> store) : store_(std::move(store)) {}
+  CairnSubject(std::unique_ptr<EventStore> store, std::string name)
+      : store_(std::move(store)), name_(std::move(name)) {}
 
-  std::string_view name() const override { return "cairn"; }
+  std::string_view name() const override { return name_; }
 
   Result<std::unique_ptr<Appender>> NewAppender(std::size_t batch_size) override {
     return std::make_unique<CairnAppender>(*store_, batch_size);
@@ -84,17 +86,23 @@ class CairnSubject final : public Subject {
 
  private:
   std::unique_ptr<EventStore> store_;
+  std::string name_;
 };
 
 }  // namespace
 
-Result<std::unique_ptr<Subject>> OpenCairnSubject(const std::string& path, Durability durability) {
-  // The backend is named, not defaulted: this benchmark compares the SQLite
-  // backend with raw SQLite, whatever the default becomes.
-  Result<std::unique_ptr<EventStore>> store = EventStore::Open(
-      path, Options{.backend = BackendKind::kSqlite, .create_if_missing = true, .durability = durability});
+Result<std::unique_ptr<Subject>> OpenCairnSubject(const std::string& path, Durability durability,
+                                                  BackendKind backend, std::string name) {
+  // The backend is named, not defaulted: each comparison says which backend it
+  // measures, whatever the default becomes.
+  if (backend == BackendKind::kAuto) return Fail(ErrorCode::kInvalidArgument, "cairn_bench: name the backend");
+  Result<std::unique_ptr<EventStore>> store =
+      EventStore::Open(path, Options{.backend = backend,
+                                     .create_if_missing = true,
+                                     .durability = durability,
+                                     .lmdb_initial_map_bytes = std::size_t{16} << 30});
   if (!store) return std::unexpected(std::move(store.error()));
-  return std::make_unique<CairnSubject>(std::move(*store));
+  return std::make_unique<CairnSubject>(std::move(*store), std::move(name));
 }
 
 }  // namespace cairn::bench

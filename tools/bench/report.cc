@@ -112,6 +112,146 @@ std::vector<TargetCheck> CheckTargets(const std::vector<ScenarioResult>& results
   return checks;
 }
 
+namespace {
+
+void PrintTargets(std::FILE* out, const std::vector<TargetCheck>& targets) {
+  for (const TargetCheck& t : targets) {
+    if (!t.value) {
+      fmt::print(out, "  {:<4}  {}  (not run)\n", "-", t.name);
+      continue;
+    }
+    const std::string value = t.unit == "events/s" ? Grouped(*t.value) : fmt::format("{:.3f}", *t.value);
+    fmt::print(out, "  {:<4}  {}: measured {} {}\n", t.pass ? "PASS" : "MISS", t.name, value, t.unit);
+  }
+}
+
+void PrintJsonTargets(std::FILE* out, const std::vector<TargetCheck>& targets) {
+  for (std::size_t i = 0; i < targets.size(); ++i) {
+    const TargetCheck& t = targets[i];
+    fmt::print(out, "    {{\"name\": {}, \"scenario\": {}, \"unit\": {}, \"value\": {}, \"result\": {}}}{}\n",
+               JsonString(t.name), JsonString(t.scenario_key), JsonString(t.unit),
+               t.value ? fmt::format("{:.4f}", *t.value) : "null",
+               JsonString(!t.value ? "not run" : t.pass ? "PASS" : "MISS"), i + 1 < targets.size() ? "," : "");
+  }
+}
+
+// The LMDB comparison's targets, read from its three-subject rows.
+struct LmdbTargetSpec {
+  const char* name;
+  const char* scenario_key;
+  const char* unit;
+  double (*value)(const LmdbScenarioResult&);
+  bool (*pass)(double);
+};
+
+double Over(double a, double b) { return b > 0 ? a / b : 0; }
+
+constexpr LmdbTargetSpec kLmdbTargets[] = {
+    {"1000-event batches: cairn-lmdb >= 0.8 x raw-lmdb", "append_t1_b1000", "x raw-lmdb",
+     [](const LmdbScenarioResult& r) { return Over(r.cairn_lmdb.events_per_s, r.raw_lmdb.events_per_s); },
+     [](double v) { return v >= 0.8; }},
+    {"1000-event batches: cairn-lmdb >= 1.5 x cairn-sqlite", "append_t1_b1000", "x cairn-sqlite",
+     [](const LmdbScenarioResult& r) { return Over(r.cairn_lmdb.events_per_s, r.cairn_sqlite.events_per_s); },
+     [](double v) { return v >= 1.5; }},
+    {"64 writers, 1-event appends: cairn-lmdb >= 70,000 events/s (durable)", "append_t64_b1", "events/s",
+     [](const LmdbScenarioResult& r) { return r.cairn_lmdb.events_per_s; }, [](double v) { return v >= 70'000; }},
+    {"scan the global log (public API): cairn-lmdb >= 4,000,000 events/s", "scan_log", "events/s",
+     [](const LmdbScenarioResult& r) { return r.cairn_lmdb.events_per_s; },
+     [](double v) { return v >= 4'000'000; }},
+    {"read one 1000-event stream: cairn-lmdb time <= 1.2 x raw-lmdb gather", "read_stream", "x raw-lmdb time",
+     [](const LmdbScenarioResult& r) { return Over(r.cairn_lmdb.mean_ms, r.raw_lmdb.mean_ms); },
+     [](double v) { return v > 0 && v <= 1.2; }},
+};
+
+}  // namespace
+
+std::vector<TargetCheck> CheckLmdbTargets(const std::vector<LmdbScenarioResult>& results) {
+  std::vector<TargetCheck> checks;
+  for (const LmdbTargetSpec& spec : kLmdbTargets) {
+    TargetCheck check{
+        .name = spec.name, .scenario_key = spec.scenario_key, .value = std::nullopt, .unit = spec.unit};
+    for (const LmdbScenarioResult& result : results) {
+      if (result.key != spec.scenario_key) continue;
+      check.value = spec.value(result);
+      check.pass = spec.pass(*check.value);
+    }
+    checks.push_back(std::move(check));
+  }
+  return checks;
+}
+
+void PrintLmdbTable(std::FILE* out, const RunInfo& info, const std::vector<LmdbScenarioResult>& results,
+                    const std::vector<TargetCheck>& targets) {
+  fmt::print(out, "cairn_bench --backends lmdb{}: {}, SQLite {}, {} CPUs, {} on {}\n", info.quick ? " --quick" : "",
+             info.lmdb_version, info.sqlite_version, info.cpus, info.dir, info.filesystem);
+  fmt::print(out,
+             "  appends durable everywhere (LMDB synced commit, no MDB_NOSYNC; SQLite WAL synchronous=FULL), "
+             "one transaction per append (cairn: per group commit); events: {}-byte JSON data, {}-byte JSON "
+             "metadata\n",
+             kDataBytes, kMetadataBytes);
+  fmt::print(out, "  each measurement: {:.1f} s warm-up, {:.1f} s window; reads on a {}-event log ({} streams)\n",
+             info.warmup_s, info.window_s, Grouped(static_cast<double>(info.read_log_events)),
+             Grouped(static_cast<double>(info.read_log_streams)));
+  fmt::print(out, "  other processes used {:.2f} of {} CPUs on average during the run{}\n\n", info.others_cpus,
+             info.cpus,
+             info.others_cpus > kBusyOthersCpus ? "  -- noisy: rerun on a quiet machine before publishing" : "");
+  fmt::print(out, "{:<34} {:>12} {:>12} {:>12} {:>9} {:>9}  {:>26}\n", "scenario", "cairn-lmdb", "cairn-sqlite",
+             "raw-lmdb", "lmdb/raw", "lmdb/sql", "mean ms/op lmdb/sql/raw");
+  fmt::print(out, "{:<34} {:>12} {:>12} {:>12}\n", "", "ev/s", "ev/s", "ev/s");
+  for (const LmdbScenarioResult& r : results) {
+    fmt::print(out, "{:<34} {:>12} {:>12} {:>12} {:>8.2f}x {:>8.2f}x  {:>26}\n", r.title,
+               Grouped(r.cairn_lmdb.events_per_s), Grouped(r.cairn_sqlite.events_per_s),
+               Grouped(r.raw_lmdb.events_per_s), Over(r.cairn_lmdb.events_per_s, r.raw_lmdb.events_per_s),
+               Over(r.cairn_lmdb.events_per_s, r.cairn_sqlite.events_per_s),
+               fmt::format("{:.3f} / {:.3f} / {:.3f}", r.cairn_lmdb.mean_ms, r.cairn_sqlite.mean_ms,
+                           r.raw_lmdb.mean_ms));
+  }
+  fmt::print(out, "\np99 / max ms per op:\n");
+  for (const LmdbScenarioResult& r : results) {
+    fmt::print(out, "  {:<34} cairn-lmdb {:.3f} / {:.1f}   cairn-sqlite {:.3f} / {:.1f}   raw-lmdb {:.3f} / {:.1f}\n",
+               r.title, r.cairn_lmdb.p99_ms, r.cairn_lmdb.max_ms, r.cairn_sqlite.p99_ms, r.cairn_sqlite.max_ms,
+               r.raw_lmdb.p99_ms, r.raw_lmdb.max_ms);
+  }
+  for (const LmdbScenarioResult& r : results) {
+    for (const auto& [name, m] : {std::pair<const char*, const Measurement*>{"cairn-lmdb", &r.cairn_lmdb},
+                                  std::pair<const char*, const Measurement*>{"cairn-sqlite", &r.cairn_sqlite},
+                                  std::pair<const char*, const Measurement*>{"raw-lmdb", &r.raw_lmdb}}) {
+      if (m->failures == 0) continue;
+      fmt::print(out, "  ! {} / {}: {} failed operations; first: {}\n", r.title, name, m->failures, m->first_error);
+    }
+  }
+  fmt::print(out, "\ntargets (issue 3, LMDB):\n");
+  PrintTargets(out, targets);
+}
+
+void PrintLmdbJson(std::FILE* out, const RunInfo& info, const std::vector<LmdbScenarioResult>& results,
+                   const std::vector<TargetCheck>& targets) {
+  fmt::print(out,
+             "{{\n  \"run\": {{\"mode\": \"lmdb\", \"lmdb_version\": {}, \"sqlite_version\": {}, \"cpus\": {}, "
+             "\"filesystem\": {}, \"quick\": {}, ",
+             JsonString(info.lmdb_version), JsonString(info.sqlite_version), info.cpus, JsonString(info.filesystem),
+             info.quick);
+  fmt::print(out,
+             "\"warmup_s\": {:.2f}, \"window_s\": {:.2f}, \"data_bytes\": {}, \"metadata_bytes\": {}, "
+             "\"read_log_events\": {}, \"read_log_streams\": {}, \"read_stream_events\": {}, "
+             "\"others_cpus\": {:.3f}}},\n",
+             info.warmup_s, info.window_s, kDataBytes, kMetadataBytes, info.read_log_events, info.read_log_streams,
+             info.read_stream_events, info.others_cpus);
+  fmt::print(out, "  \"scenarios\": [\n");
+  for (std::size_t i = 0; i < results.size(); ++i) {
+    const LmdbScenarioResult& r = results[i];
+    fmt::print(out, "    {{\"key\": {}, \"title\": {}, \"kind\": {},\n", JsonString(r.key), JsonString(r.title),
+               JsonString(KindName(r.kind)));
+    fmt::print(out, "     \"cairn_lmdb\": {},\n     \"cairn_sqlite\": {},\n     \"raw_lmdb\": {}}}{}\n",
+               JsonMeasurement(r.cairn_lmdb), JsonMeasurement(r.cairn_sqlite), JsonMeasurement(r.raw_lmdb),
+               i + 1 < results.size() ? "," : "");
+  }
+  fmt::print(out, "  ],\n  \"targets\": [\n");
+  PrintJsonTargets(out, targets);
+  fmt::print(out, "  ]\n}}\n");
+}
+
+
 void PrintTable(std::FILE* out, const RunInfo& info, const std::vector<ScenarioResult>& results,
                 const std::vector<TargetCheck>& targets) {
   fmt::print(out, "cairn_bench{}: SQLite {}, {} CPUs, {} on {}\n", info.quick ? " --quick" : "",
@@ -133,14 +273,7 @@ void PrintTable(std::FILE* out, const RunInfo& info, const std::vector<ScenarioR
   }
   for (const ScenarioResult& r : results) PrintFailures(out, r);
   fmt::print(out, "\ntargets (issue):\n");
-  for (const TargetCheck& t : targets) {
-    if (!t.value) {
-      fmt::print(out, "  {:<4}  {}  (not run)\n", "-", t.name);
-      continue;
-    }
-    const std::string value = t.unit == "events/s" ? Grouped(*t.value) : fmt::format("{:.3f}", *t.value);
-    fmt::print(out, "  {:<4}  {}: measured {} {}\n", t.pass ? "PASS" : "MISS", t.name, value, t.unit);
-  }
+  PrintTargets(out, targets);
 }
 
 void PrintJson(std::FILE* out, const RunInfo& info, const std::vector<ScenarioResult>& results,
@@ -162,13 +295,7 @@ void PrintJson(std::FILE* out, const RunInfo& info, const std::vector<ScenarioRe
                i + 1 < results.size() ? "," : "");
   }
   fmt::print(out, "  ],\n  \"targets\": [\n");
-  for (std::size_t i = 0; i < targets.size(); ++i) {
-    const TargetCheck& t = targets[i];
-    fmt::print(out, "    {{\"name\": {}, \"scenario\": {}, \"unit\": {}, \"value\": {}, \"result\": {}}}{}\n",
-               JsonString(t.name), JsonString(t.scenario_key), JsonString(t.unit),
-               t.value ? fmt::format("{:.4f}", *t.value) : "null",
-               JsonString(!t.value ? "not run" : t.pass ? "PASS" : "MISS"), i + 1 < targets.size() ? "," : "");
-  }
+  PrintJsonTargets(out, targets);
   fmt::print(out, "  ]\n}}\n");
 }
 

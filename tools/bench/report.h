@@ -49,7 +49,30 @@ struct RunInfo {
   // CPUs used on average by other processes during the run: other work on the
   // machine (a compiler, another benchmark) makes every number here noisy.
   double others_cpus = 0;
+  // --backends lmdb only.
+  std::string lmdb_version;
+  std::uint64_t read_log_streams = 0;  // streams in the read fixture's history
 };
+
+// One row of the LMDB comparison (cairn_bench --backends lmdb): one scenario
+// measured on cairn's LMDB backend, cairn's SQLite backend and raw LMDB.
+struct LmdbScenarioResult {
+  std::string key;
+  std::string title;
+  ScenarioKind kind = ScenarioKind::kAppend;
+  Measurement cairn_lmdb;
+  Measurement cairn_sqlite;
+  Measurement raw_lmdb;
+};
+
+// The LMDB targets (those whose scenario ran; others get no value).
+std::vector<TargetCheck> CheckLmdbTargets(const std::vector<LmdbScenarioResult>& results);
+
+void PrintLmdbTable(std::FILE* out, const RunInfo& info, const std::vector<LmdbScenarioResult>& results,
+                    const std::vector<TargetCheck>& targets);
+
+void PrintLmdbJson(std::FILE* out, const RunInfo& info, const std::vector<LmdbScenarioResult>& results,
+                   const std::vector<TargetCheck>& targets);
 
 // Checks the targets (those whose scenario ran; others get no value).
 std::vector<TargetCheck> CheckTargets(const std::vector<ScenarioResult>& results);

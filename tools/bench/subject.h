@@ -1,7 +1,7 @@
 // tools/bench/subject.h — the things cairn_bench compares.
 //
-// A *subject* is one way of storing events: cairn's EventStore, or the table a
-// developer would hand-write in raw SQLite. Every scenario is written once,
+// A *subject* is one way of storing events: cairn's EventStore (on SQLite or
+// LMDB), or the layout a developer would hand-write in raw SQLite or raw LMDB. Every scenario is written once,
 // against the interfaces below, and run against each subject, so that both do
 // exactly the same work as seen from the caller: same payloads, same batch
 // sizes, same threads, same streams.
@@ -81,13 +81,23 @@ class Subject {
   virtual Result<std::uint64_t> CountEvents() = 0;
 };
 
-// cairn's EventStore, SQLite backend, at `path` (created). kRelaxed is only
-// used to fill read fixtures quickly; every write that is measured uses kFull.
-Result<std::unique_ptr<Subject>> OpenCairnSubject(const std::string& path, Durability durability);
+// cairn's EventStore at `path` (created), on `backend` (named, never kAuto),
+// reported as `name`. kRelaxed is only used to fill read fixtures quickly;
+// every write that is measured uses kFull. LMDB stores get a 16 GiB initial map
+// (address space only), the raw-LMDB baseline's fixed map size, so that neither
+// side grows its map during a run.
+Result<std::unique_ptr<Subject>> OpenCairnSubject(const std::string& path, Durability durability,
+                                                  BackendKind backend = BackendKind::kSqlite,
+                                                  std::string name = "cairn");
 
 // The hand-written SQLite baseline at `path` (created); see raw_sqlite_subject.cc
 // for exactly what it does and does not do. kFull = synchronous=FULL,
 // kRelaxed = synchronous=NORMAL, both in WAL mode.
 Result<std::unique_ptr<Subject>> OpenRawSqliteSubject(const std::string& path, Durability durability);
+
+// The hand-written LMDB baseline at `path` (an MDB_NOSUBDIR data file,
+// created); see raw_lmdb_subject.cc for exactly what it does and does not do.
+// kFull = LMDB's synced commit, kRelaxed = MDB_NOMETASYNC; never MDB_NOSYNC.
+Result<std::unique_ptr<Subject>> OpenRawLmdbSubject(const std::string& path, Durability durability);
 
 }  // namespace cairn::bench
