@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "cairn/audit.h"
-#include "json.h"
+#include "event_checks.h"
 
 namespace cairn::detail {
 namespace {
@@ -142,17 +142,11 @@ class Importer {
                               "removed or reordered)");
     }
     if (auto ok = ValidateStreamName(event.stream); !ok) return Refuse(position, ok.error().message());
-    if (auto ok = ValidateEventType(event.type); !ok) return Refuse(position, ok.error().message());
     const bool tombstone = event.type == kStreamDeletedType;
-    if (!tombstone && event.type.front() == '$') {
-      return Refuse(position, "event type \"" + event.type + "\" is reserved for the store");
-    }
-    if (event.content_type.empty()) return Refuse(position, "the content type is empty");
-    if (IsJsonContentType(event.content_type)) {
-      if (auto ok = ValidateJson(event.data, "data"); !ok) return Refuse(position, ok.error().message());
-    }
-    if (!event.metadata.empty()) {
-      if (auto ok = ValidateJsonObject(event.metadata, "metadata"); !ok) return Refuse(position, ok.error().message());
+    if (auto ok = CheckEventContent(event.type, event.content_type, event.data, event.metadata,
+                                    /*tombstone_allowed=*/true);
+        !ok) {
+      return Refuse(position, ok.error().message());
     }
     if (head.position > 0 && event.recorded_at_us < head.recorded_at_us) {
       return Refuse(position, "recorded_at goes back in time (" + std::to_string(event.recorded_at_us) +

@@ -19,7 +19,7 @@
 #include "backend.h"
 #include "cairn/audit.h"
 #include "import.h"
-#include "json.h"
+#include "event_checks.h"
 
 namespace cairn {
 
@@ -308,13 +308,11 @@ class StoreImpl final : public EventStore {
       const EventData& event = events[i];
       // Built only when something is wrong: this loop runs for every event appended.
       auto which = [&] { return "event " + std::to_string(i) + (event.type.empty() ? "" : " (" + event.type + ")"); };
-      if (auto ok = ValidateEventType(event.type); !ok) {
+      if (auto ok = CheckEventContent(event.type, event.content_type, event.data, event.metadata,
+                                      /*tombstone_allowed=*/false);
+          !ok) {
         return Fail(ErrorCode::kInvalidArgument, which() + ": " + ok.error().message());
       }
-      if (event.type.front() == '$') {
-        return Fail(ErrorCode::kInvalidArgument, which() + ": event types starting with '$' are reserved for the store");
-      }
-      if (event.content_type.empty()) return Fail(ErrorCode::kInvalidArgument, which() + ": the content type is empty");
       std::size_t bytes = event.type.size() + event.data.size() + event.metadata.size();
       if (bytes > options_.max_event_bytes) {
         return Fail(ErrorCode::kInvalidArgument, which() + " is " + std::to_string(bytes) +
@@ -323,16 +321,6 @@ class StoreImpl final : public EventStore {
                                                      " (Options::max_event_bytes)");
       }
       append.bytes += bytes;
-      if (IsJsonContentType(event.content_type)) {
-        if (auto ok = ValidateJson(event.data, "data"); !ok) {
-          return Fail(ErrorCode::kInvalidArgument, which() + " " + ok.error().message());
-        }
-      }
-      if (!event.metadata.empty()) {
-        if (auto ok = ValidateJsonObject(event.metadata, "metadata"); !ok) {
-          return Fail(ErrorCode::kInvalidArgument, which() + " " + ok.error().message());
-        }
-      }
       if (event.id) {
         if (event.id->IsNil()) return Fail(ErrorCode::kInvalidArgument, which() + ": the nil UUID is not an event id");
         append.ids.push_back(*event.id);
