@@ -11,6 +11,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "cairn/event.h"
 #include "cairn/options.h"
@@ -40,6 +41,12 @@ struct EventLocation {
   std::uint64_t position = 0;
 };
 
+// Names one stored snapshot.
+struct SnapshotKey {
+  std::string stream;
+  std::uint64_t revision = 0;
+};
+
 // What a log scan covered.
 struct LogScan {
   std::uint64_t visited = 0;
@@ -64,6 +71,8 @@ class Reader {
   // Visits every stream row (name, state) in name order; return false to stop.
   virtual Status ForEachStream(
       const std::function<bool(std::string_view, const StreamState&)>& visit) = 0;
+  // Visits snapshots as EventStore::ReadSnapshots describes, in one read transaction.
+  virtual Result<std::uint64_t> ReadSnapshots(std::string_view stream, const SnapshotVisitor& visit) = 0;
   // A number that changes whenever any connection (in any process) commits;
   // cheap to call. Used by subscriptions to notice other processes' commits.
   virtual Result<std::uint64_t> ChangeCounter() = 0;
@@ -80,6 +89,13 @@ class WriteTransaction {
   // Inserts a fully formed event (position, revision, hash already assigned).
   virtual Status InsertEvent(const EventView& event) = 0;
   virtual Status PutStream(std::string_view stream, const StreamState& state) = 0;
+  // Snapshots: stored as given (taken_at_us included), replacing one at the same (stream, revision).
+  virtual Status PutSnapshot(const SnapshotView& snapshot) = 0;
+  // The revisions of `stream`'s snapshots, newest first; of every stream when
+  // `stream` is empty (stream-name order, newest first within a stream).
+  virtual Result<std::vector<SnapshotKey>> ListSnapshots(std::string_view stream) = 0;
+  // Deletes one snapshot; absent is not an error.
+  virtual Status DeleteSnapshot(std::string_view stream, std::uint64_t revision) = 0;
   // Commits durably (per Options::durability).
   virtual Status Commit() = 0;
 

@@ -85,6 +85,10 @@ struct PendingAppend {
   bool any_caller_id = false;
   bool is_delete = false;
   std::size_t bytes = 0;
+  // Set for a snapshot write (save, delete, prune), which rides the group
+  // commit in place of events: it sets `result` itself (AppendResult{} on
+  // success) and returns only failures of the transaction.
+  std::function<Status(WriteTransaction&, PendingAppend&)> side_write;
 
   std::optional<Result<AppendResult>> result;
   std::mutex mutex;  // guards done and leader
@@ -246,9 +250,114 @@ class StoreImpl final : public EventStore {
     return stats;
   }
 
+  Status SaveSnapshot(const SnapshotData& snapshot, std::size_t keep_newest) override {
+    if (auto ok = CheckWritable(); !ok) return ok;
+    if (auto ok = ValidateStreamName(snapshot.stream); !ok) return ok;
+    if (snapshot.state.size() > options_.max_append_bytes) {
+      return Fail(ErrorCode::kInvalidArgument, "a snapshot state of " + std::to_string(snapshot.state.size()) +
+                                                   " bytes is over the limit of " +
+                                                   std::to_string(options_.max_append_bytes) +
+                                                   " (Options::max_append_bytes)");
+    }
+    PendingAppend write{.stream = snapshot.stream, .bytes = snapshot.state.size()};
+    write.side_write = [&snapshot, keep_newest](WriteTransaction& txn, PendingAppend& self) -> Status {
+      auto state = txn.GetStream(snapshot.stream);
+      if (!state) return Fail(state.error());
+      if (auto refused = RefuseSnapshotOf(snapshot.stream, *state)) {
+        self.result = Fail(std::move(*refused));
+        return {};
+      }
+      if (snapshot.revision > (*state)->head_revision) {
+        self.result = Fail(ErrorCode::kInvalidArgument,
+                           "a snapshot of stream \"" + snapshot.stream + "\" at revision " +
+                               std::to_string(snapshot.revision) + " is past its head revision " +
+                               std::to_string((*state)->head_revision));
+        return {};
+      }
+      SnapshotView view{.stream = snapshot.stream,
+                        .revision = snapshot.revision,
+                        .schema_version = snapshot.schema_version,
+                        .event_hash = snapshot.event_hash,
+                        .taken_at_us = NowMicros(),
+                        .state = snapshot.state};
+      if (auto ok = txn.PutSnapshot(view); !ok) return ok;
+      if (keep_newest > 0) {
+        auto keys = txn.ListSnapshots(snapshot.stream);
+        if (!keys) return Fail(keys.error());
+        for (std::size_t i = keep_newest; i < keys->size(); ++i) {
+          if (auto ok = txn.DeleteSnapshot((*keys)[i].stream, (*keys)[i].revision); !ok) return ok;
+        }
+      }
+      self.result = AppendResult{};
+      return {};
+    };
+    auto result = Submit(write);
+    if (!result) return Fail(result.error());
+    return {};
+  }
+
+  Result<std::uint64_t> ReadSnapshots(std::optional<std::string_view> stream, const SnapshotVisitor& visit) override {
+    if (stream) {
+      if (auto ok = ValidateStreamName(*stream); !ok) return Fail(ok.error());
+    }
+    auto reader = LeaseReader();
+    if (!reader) return Fail(reader.error());
+    // The backend's "every stream" is the empty name, which no stream has.
+    return (*reader)->ReadSnapshots(stream.value_or(""), visit);
+  }
+
+  Result<std::uint64_t> DeleteSnapshots(std::string_view stream, std::optional<std::uint64_t> revision) override {
+    if (auto ok = ValidateStreamName(stream); !ok) return Fail(ok.error());
+    return RemoveSnapshots(stream, [revision](const SnapshotKey& key, std::size_t) {
+      return !revision || key.revision == *revision;
+    });
+  }
+
+  Result<std::uint64_t> PruneSnapshots(std::optional<std::string_view> stream, std::size_t keep) override {
+    if (stream) {
+      if (auto ok = ValidateStreamName(*stream); !ok) return Fail(ok.error());
+    }
+    return RemoveSnapshots(stream.value_or(""),
+                           [keep](const SnapshotKey&, std::size_t newer) { return newer >= keep; });
+  }
+
   const std::string& path() const override { return path_; }
 
  private:
+  // Why a snapshot cannot be saved for a stream in `state`; nullopt when it can.
+  static std::optional<Error> RefuseSnapshotOf(const std::string& stream, const std::optional<StreamState>& state) {
+    if (!state) return Error(ErrorCode::kNotFound, "stream \"" + stream + "\" does not exist");
+    if (state->deleted) return Error(ErrorCode::kStreamDeleted, "stream \"" + stream + "\" is deleted");
+    return std::nullopt;
+  }
+
+  // Deletes, in one write, the snapshots of `stream` (every stream's when empty)
+  // for which doomed(key, how many newer snapshots its stream has) is true.
+  Result<std::uint64_t> RemoveSnapshots(std::string_view stream,
+                                        const std::function<bool(const SnapshotKey&, std::size_t)>& doomed) {
+    if (auto ok = CheckWritable(); !ok) return Fail(ok.error());
+    std::uint64_t removed = 0;
+    PendingAppend write{.stream = stream};
+    write.side_write = [&](WriteTransaction& txn, PendingAppend& self) -> Status {
+      removed = 0;  // the group may run again (LMDB map growth)
+      auto keys = txn.ListSnapshots(stream);
+      if (!keys) return Fail(keys.error());
+      std::size_t newer = 0;
+      for (std::size_t i = 0; i < keys->size(); ++i) {
+        const SnapshotKey& key = (*keys)[i];
+        newer = i > 0 && (*keys)[i - 1].stream == key.stream ? newer + 1 : 0;
+        if (!doomed(key, newer)) continue;
+        if (auto ok = txn.DeleteSnapshot(key.stream, key.revision); !ok) return ok;
+        ++removed;
+      }
+      self.result = AppendResult{};
+      return {};
+    };
+    auto result = Submit(write);
+    if (!result) return Fail(result.error());
+    return removed;
+  }
+
   // Returns a pooled reader to the pool when it goes out of scope.
   class ReaderLease {
    public:
@@ -444,6 +553,7 @@ class StoreImpl final : public EventStore {
   // (conflict, duplicate id, …) go to append.result; the returned error is for
   // failures of the transaction itself.
   Status ApplyAppend(WriteTransaction& txn, ChainHead& head, std::int64_t now, PendingAppend& append) {
+    if (append.side_write) return append.side_write(txn, append);
     const std::string stream(append.stream);
     const std::size_t count = append.ids.size();
 
@@ -507,6 +617,14 @@ class StoreImpl final : public EventStore {
                           .head_position = result.last_position,
                           .deleted = append.is_delete};
     if (auto ok = txn.PutStream(stream, new_state); !ok) return ok;
+    if (append.is_delete) {
+      // A tombstoned stream never loads again: its snapshots are dead weight.
+      auto snapshots = txn.ListSnapshots(stream);
+      if (!snapshots) return Fail(snapshots.error());
+      for (const SnapshotKey& key : *snapshots) {
+        if (auto ok = txn.DeleteSnapshot(key.stream, key.revision); !ok) return ok;
+      }
+    }
     append.result = result;
     return {};
   }

@@ -38,6 +38,69 @@ bool TypeMatches(const std::vector<std::string>& types, std::string_view type) {
   return types.empty() || std::find(types.begin(), types.end(), type) != types.end();
 }
 
+// Walks the `snapshots` keys of `stream` (of every stream when empty) in the
+// order of Reader::ReadSnapshots: stream-name order, each stream's newest
+// (highest revision) first. Keys sort by (name, revision), so each stream is
+// walked backwards from its end (SnapshotStreamEnd), and the walk then jumps
+// to the next stream's first key. visit(stream, revision, value) returns
+// whether to go on (or an error). Every view is valid until the transaction ends.
+// A `snapshots` dropped since its handle was opened reads as empty (MDB_NOTFOUND).
+template <class Visit>
+Status WalkSnapshots(MDB_txn* txn, MDB_dbi dbi, std::string_view stream, Visit&& visit) {
+  auto cursor = Cursor::Open(txn, dbi);
+  if (!cursor) return Fail(cursor.error());
+  const bool every_stream = stream.empty();
+  auto parse = [](const MDB_val& key, std::string_view& name, std::uint64_t& revision) -> Status {
+    if (!lmdb::ParseSnapshotRecordKey(ViewOf(key), name, revision)) {
+      return Fail(ErrorCode::kCorruption, "a key of the snapshots sub-database is malformed");
+    }
+    return {};
+  };
+  std::string current(stream);
+  MDB_val k{}, v{};
+  int rc = MDB_SUCCESS;
+  if (every_stream) {
+    rc = cursor->Get(&k, &v, MDB_FIRST);
+    if (rc == MDB_NOTFOUND) return {};
+    if (rc != MDB_SUCCESS) return Fail(LmdbError(rc, "reading snapshots"));
+    std::string_view name;
+    std::uint64_t revision = 0;
+    if (auto ok = parse(k, name, revision); !ok) return ok;
+    current.assign(name);
+  }
+  while (true) {
+    // The newest key of `current`: the one before the first key past its end.
+    const std::string end = lmdb::SnapshotStreamEnd(current);
+    k = ValOf(end);
+    rc = cursor->Get(&k, &v, MDB_SET_RANGE);
+    if (rc == MDB_NOTFOUND) {
+      rc = cursor->Get(&k, &v, MDB_LAST);
+    } else if (rc == MDB_SUCCESS) {
+      rc = cursor->Get(&k, &v, MDB_PREV);
+    }
+    for (; rc == MDB_SUCCESS; rc = cursor->Get(&k, &v, MDB_PREV)) {
+      std::string_view name;
+      std::uint64_t revision = 0;
+      if (auto ok = parse(k, name, revision); !ok) return ok;
+      if (name != current) break;  // the stream before it
+      Result<bool> go = visit(name, revision, v);
+      if (!go) return Fail(go.error());
+      if (!*go) return {};
+    }
+    if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND) return Fail(LmdbError(rc, "reading snapshots"));
+    if (!every_stream) return {};
+    // The next stream: the first key past this one's end.
+    k = ValOf(end);
+    rc = cursor->Get(&k, &v, MDB_SET_RANGE);
+    if (rc == MDB_NOTFOUND) return {};
+    if (rc != MDB_SUCCESS) return Fail(LmdbError(rc, "reading snapshots"));
+    std::string_view name;
+    std::uint64_t revision = 0;
+    if (auto ok = parse(k, name, revision); !ok) return ok;
+    current.assign(name);
+  }
+}
+
 // Lookups shared by read and write transactions. Every view returned points
 // into the memory map (or `scratch`) and is valid until the transaction ends
 // or `scratch` is reused.
@@ -232,6 +295,34 @@ class LmdbReader final : public Reader {
     return {};
   }
 
+  Result<std::uint64_t> ReadSnapshots(std::string_view stream, const SnapshotVisitor& visit) override {
+    auto dbi = env_->snapshots_dbi();
+    if (!dbi) {
+      // A store created before `snapshots` existed; another process may have created it since.
+      auto found = env_->FindSnapshotsDbi(busy_timeout_);
+      if (!found) return Fail(found.error());
+      if (!*found) return 0;
+      dbi = *found;
+    }
+    auto scope = Begin();  // after the handle is the environment's, so this transaction can use it
+    if (!scope) return Fail(scope.error());
+    std::uint64_t visited = 0;
+    SnapshotView snapshot;
+    auto walked =
+        WalkSnapshots(txn_.get(), *dbi, stream,
+                      [&](std::string_view name, std::uint64_t revision, const MDB_val& value) -> Result<bool> {
+                        snapshot.stream = name;
+                        snapshot.revision = revision;
+                        if (auto ok = lmdb::ReadSnapshotRecord(value, scratch_, snapshot); !ok) {
+                          return Fail(ok.error());
+                        }
+                        ++visited;
+                        return visit(snapshot);
+                      });
+    if (!walked) return Fail(walked.error());
+    return visited;
+  }
+
   // The id of the newest committed transaction, from the meta page that every
   // process's commit rewrites (mdb_env_info): a commit anywhere changes it.
   Result<std::uint64_t> ChangeCounter() override {
@@ -296,15 +387,24 @@ class LmdbReader final : public Reader {
 
 class LmdbWriteTransaction final : public WriteTransaction {
  public:
+  // `snapshots` is the handle of the snapshots sub-database when it was known
+  // before `txn` began; otherwise `dbi_lock` holds the environment's
+  // dbi_mutex(), so that this transaction may open (or create) it.
   LmdbWriteTransaction(std::shared_ptr<Environment> env, std::unique_lock<std::mutex> writer_lock,
-                       std::shared_lock<std::shared_timed_mutex> gate, Txn txn)
+                       std::unique_lock<std::mutex> dbi_lock, std::shared_lock<std::shared_timed_mutex> gate, Txn txn,
+                       std::optional<MDB_dbi> snapshots)
       : env_(std::move(env)),
         writer_lock_(std::move(writer_lock)),
+        dbi_lock_(std::move(dbi_lock)),
         gate_(std::move(gate)),
         txn_(std::move(txn)),
-        lookups_(env_->dbs(), scratch_) {}
+        lookups_(env_->dbs(), scratch_),
+        snapshots_(snapshots) {}
   ~LmdbWriteTransaction() override {
-    txn_.Abort();  // unless committed; then the gate, the flock and the writer mutex, in that order
+    // Unless committed (aborting closes a handle it opened); then the dbi mutex,
+    // the gate, the flock and the writer mutex, in that order.
+    txn_.Abort();
+    if (dbi_lock_.owns_lock()) dbi_lock_.unlock();
     gate_.unlock();
     env_->UnlockWriting();
   }
@@ -388,14 +488,83 @@ class LmdbWriteTransaction final : public WriteTransaction {
     return {};
   }
 
+  Status PutSnapshot(const SnapshotView& snapshot) override {
+    if (snapshot.state.size() > lmdb::kMaxSnapshotStateBytes) {
+      return Fail(ErrorCode::kInvalidArgument, "a snapshot state of " + std::to_string(snapshot.state.size()) +
+                                                   " bytes is over the LMDB backend's limit of " +
+                                                   std::to_string(lmdb::kMaxSnapshotStateBytes));
+    }
+    const std::string key = lmdb::SnapshotRecordKey(snapshot.stream, snapshot.revision);
+    // Names are at most 255 bytes, so keys at most 264: inside LMDB's limit (511 by default).
+    if (const int max_key = mdb_env_get_maxkeysize(env_->env()); key.size() > static_cast<std::size_t>(max_key)) {
+      return Fail(ErrorCode::kInvalidArgument, "the stream name of a snapshot is too long for an LMDB key (" +
+                                                   std::to_string(key.size()) + " bytes, at most " +
+                                                   std::to_string(max_key) + ")");
+    }
+    auto dbi = SnapshotsDb(true);
+    if (!dbi) return Fail(dbi.error());
+    // Built where LMDB keeps it (MDB_RESERVE); replaces a snapshot of the same key.
+    MDB_val k = ValOf(key);
+    MDB_val v{.mv_size = lmdb::SnapshotRecordSize(snapshot), .mv_data = nullptr};
+    if (int rc = mdb_put(txn_.get(), **dbi, &k, &v, MDB_RESERVE); rc != MDB_SUCCESS) {
+      return Fail(Check(rc, "writing a snapshot"));
+    }
+    return lmdb::WriteSnapshotRecord(snapshot, v.mv_data, scratch_);
+  }
+
+  Result<std::vector<SnapshotKey>> ListSnapshots(std::string_view stream) override {
+    std::vector<SnapshotKey> keys;
+    auto dbi = SnapshotsDb(false);
+    if (!dbi) return Fail(dbi.error());
+    if (!*dbi) return keys;  // the store has no snapshots sub-database yet
+    auto walked = WalkSnapshots(txn_.get(), **dbi, stream,
+                                [&](std::string_view name, std::uint64_t revision, const MDB_val&) -> Result<bool> {
+                                  keys.push_back({.stream = std::string(name), .revision = revision});
+                                  return true;
+                                });
+    if (!walked) return Fail(walked.error());
+    return keys;
+  }
+
+  Status DeleteSnapshot(std::string_view stream, std::uint64_t revision) override {
+    auto dbi = SnapshotsDb(false);
+    if (!dbi) return Fail(dbi.error());
+    if (!*dbi) return {};
+    const std::string key = lmdb::SnapshotRecordKey(stream, revision);
+    MDB_val k = ValOf(key);
+    if (int rc = mdb_del(txn_.get(), **dbi, &k, nullptr); rc != MDB_SUCCESS && rc != MDB_NOTFOUND) {
+      return Fail(Check(rc, "deleting a snapshot"));
+    }
+    return {};
+  }
+
   Status Commit() override {
     if (int rc = txn_.Commit(); rc != MDB_SUCCESS) return Fail(Check(rc, "committing"));
+    // A handle this transaction opened is the environment's now.
+    if (opened_snapshots_) env_->SetSnapshotsDbi(*snapshots_);
     return {};
   }
 
   bool NeedsRetry() const override { return needs_retry_; }
 
  private:
+  // The handle of `snapshots` for this transaction: known when it began, or
+  // opened now — created when `create`, else nullopt when the store has none.
+  Result<std::optional<MDB_dbi>> SnapshotsDb(bool create) {
+    if (snapshots_) return snapshots_;
+    if (!dbi_lock_.owns_lock()) {  // cannot happen: BeginWrite takes it when the handle is unknown
+      return Fail(ErrorCode::kIOError, "internal error: the snapshots sub-database of " + env_->path() +
+                                           " is opened without the dbi mutex");
+    }
+    MDB_dbi dbi = 0;
+    int rc = mdb_dbi_open(txn_.get(), lmdb::kSnapshotsDb, create ? MDB_CREATE : 0, &dbi);
+    if (rc == MDB_NOTFOUND && !create) return std::optional<MDB_dbi>();
+    if (rc != MDB_SUCCESS) return Fail(Check(rc, std::string("opening the sub-database ") + lmdb::kSnapshotsDb));
+    snapshots_ = dbi;
+    opened_snapshots_ = true;
+    return snapshots_;
+  }
+
   // The error for `rc`; a full map also asks the environment to grow and the
   // store to run the group again (NeedsRetry).
   Error Check(int rc, std::string_view context) {
@@ -426,11 +595,14 @@ class LmdbWriteTransaction final : public WriteTransaction {
 
   std::shared_ptr<Environment> env_;
   std::unique_lock<std::mutex> writer_lock_;  // one write transaction per process at a time
+  std::unique_lock<std::mutex> dbi_lock_;     // the dbi mutex, while the snapshots handle is unknown
   std::shared_lock<std::shared_timed_mutex> gate_;
   Txn txn_;
   AlignedScratch scratch_;
   Lookups lookups_;
   std::unordered_map<std::string, std::uint64_t> stream_ids_;  // stream name -> first position, this group
+  std::optional<MDB_dbi> snapshots_;  // the snapshots handle, once known or opened
+  bool opened_snapshots_ = false;     // by this transaction: the environment's once it commits
   bool needs_retry_ = false;
 };
 
@@ -456,14 +628,25 @@ class LmdbBackend final : public Backend {
     // Cheap (one fcntl per other process): stale slots pin old pages and fill the table.
     env_->ClearStaleReaders();
     if (auto ok = env_->GrowIfNeeded(options_.busy_timeout); !ok) return Fail(ok.error());
+    // Without the snapshots handle (a store older than `snapshots`, until its
+    // first snapshot write), the transaction may have to open it: that takes
+    // the dbi mutex, before the transaction begins so that a handle a reader
+    // opened meanwhile is part of it.
+    std::unique_lock<std::mutex> dbi_lock;
+    auto snapshots = env_->snapshots_dbi();
+    if (!snapshots) {
+      dbi_lock = std::unique_lock(env_->dbi_mutex());
+      snapshots = env_->snapshots_dbi();
+      if (snapshots) dbi_lock.unlock();
+    }
     for (int attempt = 0; attempt < kBeginAttempts; ++attempt) {
       std::shared_lock gate(env_->gate());
       MDB_txn* raw = nullptr;
       int rc = mdb_txn_begin(env_->env(), nullptr, 0, &raw);
       if (rc == MDB_SUCCESS) {
         unlock.env = nullptr;
-        return std::unique_ptr<WriteTransaction>(
-            std::make_unique<LmdbWriteTransaction>(env_, std::move(writer), std::move(gate), Txn(raw)));
+        return std::unique_ptr<WriteTransaction>(std::make_unique<LmdbWriteTransaction>(
+            env_, std::move(writer), std::move(dbi_lock), std::move(gate), Txn(raw), snapshots));
       }
       gate.unlock();
       if (rc != MDB_MAP_RESIZED) return Fail(LmdbError(rc, "starting a write to " + path_));

@@ -22,7 +22,8 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// Sub-databases: the five of the layout and cairn_meta.
+// Sub-databases: the six of the layout (events, stream_index, event_ids,
+// category_index, streams, snapshots) and cairn_meta; one to spare.
 constexpr unsigned kMaxDatabases = 8;
 // Reader slots in the lock file (64 bytes each). With MDB_NOTLS every cairn
 // Reader object keeps one slot while it lives (pooled readers, subscriptions).
@@ -51,7 +52,9 @@ std::string NowIso8601() {
 
 // Opens every sub-database of an existing store and checks cairn_meta. Needs a
 // read transaction; the handles become the environment's when it commits.
-Result<Databases> OpenDatabases(MDB_txn* txn, const std::string& path) {
+// `snapshots` is optional (stores created before it existed lack it):
+// *snapshots stays nullopt when it is missing.
+Result<Databases> OpenDatabases(MDB_txn* txn, const std::string& path, std::optional<MDB_dbi>* snapshots) {
   Databases dbs;
   int rc = mdb_dbi_open(txn, kMetaDb, 0, &dbs.meta);
   if (rc == MDB_NOTFOUND || rc == MDB_INCOMPATIBLE) {
@@ -95,11 +98,24 @@ Result<Databases> OpenDatabases(MDB_txn* txn, const std::string& path) {
     }
     if (rc != MDB_SUCCESS) return Fail(LmdbError(rc, "cannot open " + path));
   }
+  MDB_dbi dbi = 0;
+  rc = mdb_dbi_open(txn, kSnapshotsDb, 0, &dbi);
+  if (rc == MDB_SUCCESS) {
+    *snapshots = dbi;
+  } else if (rc != MDB_NOTFOUND) {
+    return Fail(LmdbError(rc, "cannot open " + path + ": the sub-database " + kSnapshotsDb));
+  }
   return dbs;
 }
 
+struct OpenedEnv {
+  EnvHandle env;
+  Databases dbs;
+  std::optional<MDB_dbi> snapshots;
+};
+
 // Opens `path` with `flags`, checks it and opens its sub-databases.
-Result<std::pair<EnvHandle, Databases>> OpenEnv(const std::string& path, unsigned flags) {
+Result<OpenedEnv> OpenEnv(const std::string& path, unsigned flags) {
   MDB_env* raw = nullptr;
   int rc = mdb_env_create(&raw);
   if (rc != MDB_SUCCESS) return Fail(LmdbError(rc, "cannot open " + path));
@@ -118,11 +134,12 @@ Result<std::pair<EnvHandle, Databases>> OpenEnv(const std::string& path, unsigne
   rc = mdb_txn_begin(raw, nullptr, MDB_RDONLY, &txn_raw);
   if (rc != MDB_SUCCESS) return Fail(LmdbError(rc, "cannot read " + path));
   Txn txn(txn_raw);
-  auto dbs = OpenDatabases(txn.get(), path);
+  std::optional<MDB_dbi> snapshots;
+  auto dbs = OpenDatabases(txn.get(), path, &snapshots);
   if (!dbs) return Fail(dbs.error());
   rc = txn.Commit();  // makes the handles the environment's
   if (rc != MDB_SUCCESS) return Fail(LmdbError(rc, "cannot read " + path));
-  return std::make_pair(std::move(env), *dbs);
+  return OpenedEnv{.env = std::move(env), .dbs = *dbs, .snapshots = snapshots};
 }
 
 // The process-wide table of open environments (see lmdb_env.h).
@@ -210,8 +227,9 @@ Result<std::shared_ptr<Environment>> Environment::Acquire(const std::string& pat
     write_lock_fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (write_lock_fd < 0) return Fail(ErrorCode::kIOError, "cannot open " + path + ": " + std::strerror(errno));
   }
-  std::shared_ptr<Environment> environment(new Environment(path, st.st_dev, st.st_ino, std::move(opened->first),
-                                                           opened->second, options.read_only, write_lock_fd));
+  std::shared_ptr<Environment> environment(new Environment(path, st.st_dev, st.st_ino, std::move(opened->env),
+                                                           opened->dbs, opened->snapshots, options.read_only,
+                                                           write_lock_fd));
   registry.open[key] = environment;
   return environment;
 }
@@ -293,6 +311,39 @@ Status Environment::Resize(std::size_t new_size, std::chrono::milliseconds timeo
 void Environment::ClearStaleReaders() {
   int dead = 0;
   mdb_reader_check(env(), &dead);
+}
+
+Result<std::optional<MDB_dbi>> Environment::FindSnapshotsDbi(std::chrono::milliseconds timeout) {
+  std::lock_guard dbi_lock(dbi_mutex_);
+  if (auto known = snapshots_dbi()) return known;  // found meanwhile
+  bool checked_readers = false;
+  for (int attempt = 0; attempt < 8; ++attempt) {
+    std::shared_lock gate(gate_);
+    MDB_txn* raw = nullptr;
+    int rc = mdb_txn_begin(env(), nullptr, MDB_RDONLY, &raw);
+    if (rc == MDB_SUCCESS) {
+      Txn txn(raw);
+      MDB_dbi dbi = 0;
+      rc = mdb_dbi_open(txn.get(), kSnapshotsDb, 0, &dbi);
+      if (rc == MDB_NOTFOUND) return std::optional<MDB_dbi>();
+      if (rc != MDB_SUCCESS) return Fail(LmdbError(rc, std::string("opening the sub-database ") + kSnapshotsDb +
+                                                           " of " + path_));
+      // A read transaction's commit, too, makes the handle the environment's.
+      if (rc = txn.Commit(); rc != MDB_SUCCESS) return Fail(LmdbError(rc, "reading " + path_));
+      SetSnapshotsDbi(dbi);
+      return std::optional<MDB_dbi>(dbi);
+    }
+    gate.unlock();
+    if (rc == MDB_MAP_RESIZED) {
+      if (auto ok = AdoptMapSize(timeout); !ok) return Fail(ok.error());
+    } else if (rc == MDB_READERS_FULL && !checked_readers) {
+      ClearStaleReaders();
+      checked_readers = true;
+    } else {
+      return Fail(LmdbError(rc, "starting a read of " + path_));
+    }
+  }
+  return Fail(ErrorCode::kBusy, "the memory map of " + path_ + " kept moving; retry");
 }
 
 // LMDB's data file starts with two meta pages (mdb.c: MDB_page, MDB_meta). Their
@@ -386,7 +437,8 @@ Status CreateDataFile(const std::string& path, const Options& options) {
     }
     Txn txn(txn_raw);
     MDB_dbi meta = 0;
-    for (const char* name : {kMetaDb, "events", "stream_index", "event_ids", "category_index", "streams"}) {
+    for (const char* name :
+         {kMetaDb, "events", "stream_index", "event_ids", "category_index", "streams", kSnapshotsDb}) {
       MDB_dbi dbi = 0;
       if (rc = mdb_dbi_open(txn.get(), name, MDB_CREATE, &dbi); rc != MDB_SUCCESS) {
         return Fail(LmdbError(rc, "cannot create " + path));

@@ -13,6 +13,9 @@
 //   writer_mutex()  one write transaction in this process at a time
 //   the write flock  one cairn writer across processes, waited for up to
 //                    busy_timeout (LMDB's own writer mutex waits forever)
+//   dbi_mutex()      one transaction of this process at a time that may open
+//                    a sub-database handle (mdb_dbi_open's rule); only while
+//                    the `snapshots` handle is not known yet
 //   gate()           shared by every transaction (read or write) for its whole
 //                    life; exclusive while the memory map is resized, which
 //                    LMDB allows only with no transaction active in the process
@@ -23,8 +26,10 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <shared_mutex>
 #include <string>
 #include <utility>
@@ -96,7 +101,13 @@ struct Databases {
   MDB_dbi event_ids = 0;       // 16-byte event id -> position
   MDB_dbi category_index = 0;  // category, 0, position (u64 BE) -> empty
   MDB_dbi streams = 0;         // stream name -> Stream record
+  // `snapshots` (stream name, 0, revision (u64 BE) -> Snapshot record) is not
+  // here: stores made before it existed lack it, and it may appear at any time
+  // (another process's first snapshot). See Environment::snapshots_dbi().
 };
+
+// The name of the snapshots sub-database.
+inline constexpr const char* kSnapshotsDb = "snapshots";
 
 // The value of cairn_meta's "magic": marks an LMDB environment as a cairn store.
 inline constexpr std::string_view kMagic = "cairn event store";
@@ -140,16 +151,37 @@ class Environment {
   // Clears reader slots left by processes that died (mdb_reader_check).
   void ClearStaleReaders();
 
+  // The handle of the `snapshots` sub-database, once this process has one.
+  // nullopt: the store had no `snapshots` when last looked at (a store created
+  // before it existed, until its first snapshot write): reads then see none,
+  // FindSnapshotsDbi looks again, and a write transaction begun without the
+  // handle holds dbi_mutex() so that it may open (and create) it.
+  std::optional<MDB_dbi> snapshots_dbi() const {
+    const std::int64_t dbi = snapshots_dbi_.load(std::memory_order_acquire);
+    return dbi < 0 ? std::nullopt : std::optional<MDB_dbi>(static_cast<MDB_dbi>(dbi));
+  }
+  // Held by a transaction that calls mdb_dbi_open, until it ends (LMDB allows
+  // one such transaction per process at a time). Before the gate in lock order.
+  std::mutex& dbi_mutex() { return dbi_mutex_; }
+  // Records the handle a transaction opened and then committed (dbi_mutex() held).
+  void SetSnapshotsDbi(MDB_dbi dbi) { snapshots_dbi_.store(dbi, std::memory_order_release); }
+  // Looks again for `snapshots` (another process may have created it): opens
+  // its handle in a short read transaction whose commit makes it the
+  // environment's. nullopt when the store still has none. Takes dbi_mutex(),
+  // then the gate: call with neither held.
+  Result<std::optional<MDB_dbi>> FindSnapshotsDbi(std::chrono::milliseconds timeout);
+
  private:
-  Environment(std::string path, dev_t device, ino_t inode, EnvHandle env, const Databases& dbs, bool read_only,
-              int write_lock_fd)
+  Environment(std::string path, dev_t device, ino_t inode, EnvHandle env, const Databases& dbs,
+              std::optional<MDB_dbi> snapshots, bool read_only, int write_lock_fd)
       : path_(std::move(path)),
         device_(device),
         inode_(inode),
         env_(std::move(env)),
         dbs_(dbs),
         read_only_(read_only),
-        write_lock_fd_(write_lock_fd) {}
+        write_lock_fd_(write_lock_fd),
+        snapshots_dbi_(snapshots ? static_cast<std::int64_t>(*snapshots) : -1) {}
 
   Status Resize(std::size_t new_size, std::chrono::milliseconds timeout, std::string_view why);
 
@@ -164,6 +196,8 @@ class Environment {
   std::mutex writer_mutex_;
   std::shared_timed_mutex gate_;
   std::atomic<bool> growth_requested_{false};
+  std::mutex dbi_mutex_;
+  std::atomic<std::int64_t> snapshots_dbi_;  // -1 until known
 };
 
 // Refuses, without changing anything, a file that is not an LMDB data file in

@@ -248,6 +248,32 @@ std::string CategoryPrefix(std::string_view category) {
   return prefix;
 }
 
+std::string SnapshotRecordKey(std::string_view stream, std::uint64_t revision) {
+  std::string key;
+  key.reserve(stream.size() + 9);
+  key.append(stream);
+  key.push_back('\0');
+  unsigned char be[8];
+  StoreBigEndian64(revision, be);
+  key.append(reinterpret_cast<const char*>(be), sizeof be);
+  return key;
+}
+
+std::string SnapshotStreamEnd(std::string_view stream) {
+  std::string key;
+  key.reserve(stream.size() + 1);
+  key.append(stream);
+  key.push_back('\1');
+  return key;
+}
+
+bool ParseSnapshotRecordKey(std::string_view key, std::string_view& stream, std::uint64_t& revision) {
+  if (key.size() < 10 || key[key.size() - 9] != '\0') return false;  // a name has at least one byte
+  stream = key.substr(0, key.size() - 9);
+  revision = LoadBigEndian64(key.data() + key.size() - 8);
+  return true;
+}
+
 std::size_t EventRecordSize(const EventView& event) { return (1 + EventSegmentWords(event)) * kWordBytes; }
 
 Status WriteEventRecord(const EventView& event, void* out, AlignedScratch& scratch) {
@@ -269,6 +295,78 @@ Status WriteEventRecord(const EventView& event, void* out, AlignedScratch& scrat
                                                  ": " + e.getDescription().cStr());
   }
   if (!aligned) std::memcpy(out, target, size);
+  return {};
+}
+
+namespace {
+
+std::size_t SnapshotSegmentWords(const SnapshotView& snapshot) {
+  return 1 + StructWords<records::Snapshot>() + DataWords(snapshot.event_hash.size()) +
+         DataWords(snapshot.state.size());
+}
+
+}  // namespace
+
+std::size_t SnapshotRecordSize(const SnapshotView& snapshot) {
+  return (1 + SnapshotSegmentWords(snapshot)) * kWordBytes;
+}
+
+Status WriteSnapshotRecord(const SnapshotView& snapshot, void* out, AlignedScratch& scratch) {
+  if (snapshot.state.size() > kMaxSnapshotStateBytes) {
+    return Fail(ErrorCode::kInvalidArgument, "a snapshot state of " + std::to_string(snapshot.state.size()) +
+                                                 " bytes is over the LMDB backend's limit of " +
+                                                 std::to_string(kMaxSnapshotStateBytes));
+  }
+  const std::size_t segment_words = SnapshotSegmentWords(snapshot);
+  const std::size_t size = (1 + segment_words) * kWordBytes;
+  // Keys vary in length, so a small value's place in a leaf page is rarely aligned.
+  const bool aligned = reinterpret_cast<std::uintptr_t>(out) % kWordBytes == 0;
+  unsigned char* target = static_cast<unsigned char*>(out);
+  if (!aligned) {
+    scratch.assign(1 + segment_words, 0);
+    target = reinterpret_cast<unsigned char*>(scratch.data());
+  } else {
+    std::memset(target, 0, size);  // LMDB's reserved space is not zeroed; capnp needs it zeroed
+  }
+  WriteSegmentTable(segment_words, target);
+  try {
+    capnp::FlatMessageBuilder message(
+        kj::arrayPtr(reinterpret_cast<capnp::word*>(target + kWordBytes), segment_words));
+    auto record = message.initRoot<records::Snapshot>();
+    record.setSchemaVersion(snapshot.schema_version);
+    CopyInto(record.initEventHash(static_cast<unsigned>(snapshot.event_hash.size())),
+             std::string_view(reinterpret_cast<const char*>(snapshot.event_hash.data()), snapshot.event_hash.size()));
+    record.setTakenAt(snapshot.taken_at_us);
+    if (!snapshot.state.empty()) {
+      CopyInto(record.initState(static_cast<unsigned>(snapshot.state.size())), snapshot.state);
+    }
+    message.requireFilled();
+  } catch (const kj::Exception& e) {
+    return Fail(ErrorCode::kInvalidArgument, "cannot encode the snapshot of stream \"" + std::string(snapshot.stream) +
+                                                 "\": " + e.getDescription().cStr());
+  }
+  if (!aligned) std::memcpy(out, target, size);
+  return {};
+}
+
+Status ReadSnapshotRecord(const MDB_val& value, AlignedScratch& scratch, SnapshotView& snapshot) {
+  try {
+    capnp::FlatArrayMessageReader message(AlignedWords(value, scratch, false), RecordReaderOptions());
+    auto record = message.getRoot<records::Snapshot>();
+    auto hash = record.getEventHash();
+    if (hash.size() != snapshot.event_hash.size()) {
+      return Fail(ErrorCode::kCorruption, "the snapshot record of stream \"" + std::string(snapshot.stream) +
+                                              "\" at revision " + std::to_string(snapshot.revision) +
+                                              " has a malformed event hash");
+    }
+    std::memcpy(snapshot.event_hash.data(), hash.begin(), hash.size());
+    snapshot.schema_version = record.getSchemaVersion();
+    snapshot.taken_at_us = record.getTakenAt();
+    snapshot.state = ViewOf(record.getState());
+  } catch (const kj::Exception& e) {
+    return Fail(ErrorCode::kCorruption,
+                std::string("a snapshot record cannot be decoded: ") + e.getDescription().cStr());
+  }
   return {};
 }
 

@@ -1,5 +1,5 @@
 // Internal: the byte layout of cairn's LMDB store — keys, and the Cap'n Proto
-// records (records.capnp) that are the values of `events` and `streams`.
+// records (records.capnp) that are the values of `events`, `streams` and `snapshots`.
 // docs/lmdb-layout.md explains the choices; this file is their one implementation.
 //
 // Format 1 — do not change existing encodings; a new layout gets a new format version.
@@ -88,6 +88,31 @@ struct StreamRecord {
 };
 std::string EncodeStreamRecord(const StreamRecord& record);
 Result<StreamRecord> ReadStreamRecord(const MDB_val& value);
+
+// `snapshots` key: the stream's name, a 0 byte (never part of a name: names have
+// no control characters), then the revision (u64 BE). So memcmp order is
+// (name bytes, revision), and one stream's keys are contiguous. At most
+// 255 + 1 + 8 = 264 bytes, inside LMDB's 511-byte key limit.
+std::string SnapshotRecordKey(std::string_view stream, std::uint64_t revision);
+// The smallest key greater than every key of `stream`: its name and a 1 byte
+// (no name holds one, so no other stream's keys lie in between).
+std::string SnapshotStreamEnd(std::string_view stream);
+// Splits a `snapshots` key; false when it is not one (too short, no 0 byte before the revision).
+bool ParseSnapshotRecordKey(std::string_view key, std::string_view& stream, std::uint64_t& revision);
+
+// The largest state a Snapshot record can hold: a Cap'n Proto list has at most 2^29 - 1 elements.
+inline constexpr std::size_t kMaxSnapshotStateBytes = (std::size_t{1} << 29) - 1;
+// The size of the `snapshots` value of `snapshot` (a flat single-segment message,
+// a multiple of 8 bytes); its state must be at most kMaxSnapshotStateBytes.
+std::size_t SnapshotRecordSize(const SnapshotView& snapshot);
+// Writes that value into `out` (SnapshotRecordSize(snapshot) bytes). When `out`
+// is not 8-byte aligned the message is built in `scratch` and copied.
+Status WriteSnapshotRecord(const SnapshotView& snapshot, void* out, AlignedScratch& scratch);
+// Decodes a `snapshots` value into schema_version, event_hash, taken_at_us and
+// state of `snapshot` (stream and revision are the key's). The state points
+// into `value` when it is 8-byte aligned (large values, on overflow pages), else
+// into `scratch` (valid until its next use). A malformed value is kCorruption.
+Status ReadSnapshotRecord(const MDB_val& value, AlignedScratch& scratch, SnapshotView& snapshot);
 
 // How many values were copied because they were not 8-byte aligned (process-wide,
 // for tests and docs/lmdb-layout.md's measurements).

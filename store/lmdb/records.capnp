@@ -1,5 +1,5 @@
-# The records of cairn's LMDB store (format 1): the values of the `events` and
-# `streams` sub-databases. docs/lmdb-layout.md describes the keys around them.
+# The records of cairn's LMDB store (format 1): the values of the `events`,
+# `streams` and `snapshots` sub-databases. docs/lmdb-layout.md describes the keys around them.
 #
 # On-disk format: do not change or reuse field ordinals, types or meanings.
 # A change a format-1 reader cannot ignore needs a new format version (the
@@ -36,4 +36,16 @@ struct Stream {
   headRevision @1 :UInt64;  # revision of its last event
   headPosition @2 :UInt64;  # global position of its last event
   deleted @3 :Bool;         # its last event is a $stream.deleted tombstone
+}
+
+# One snapshot: the value of `snapshots`, keyed by the stream's name, a 0 byte
+# and the revision (u64 big-endian). Derived data, outside the audit chain: the
+# encoded state of the stream's aggregate after the event at that revision.
+# (Keys vary in length, so these values are not 8-byte aligned in LMDB's pages
+# unless they sit on overflow pages; a reader copies the small ones.)
+struct Snapshot {
+  schemaVersion @0 :UInt32;  # the version of the state's encoding
+  eventHash @1 :Data;        # the hash of the event at the key's revision when taken, 32 bytes
+  takenAt @2 :Int64;         # microseconds since the Unix epoch, UTC
+  state @3 :Data;            # the encoded state, byte-exact (null when empty)
 }

@@ -12,6 +12,8 @@
 #include <cstring>
 #include <fstream>
 #include <mutex>
+#include <utility>
+#include <vector>
 
 #include "backend.h"
 #include "cairn/audit.h"
@@ -75,6 +77,27 @@ CREATE VIEW events_readable AS
   FROM events;
 )sql";
 
+// Snapshots (docs/sqlite-schema.md): derived data — a stream's aggregate state
+// after `revision` — outside the audit chain and not exported. Rows are replaced
+// and deleted freely, so there are no triggers. A rowid table rather than WITHOUT
+// ROWID: states are often larger than a page, and the primary key's index then
+// stays small while the states sit in the table's own b-tree.
+//
+// Part of the schema of new stores. Format 1 stores created before it existed
+// get it when first opened writable (IF NOT EXISTS); until then — or forever,
+// when only opened read-only — they read as having no snapshots.
+constexpr const char* kSnapshotsSchema = R"sql(
+CREATE TABLE IF NOT EXISTS snapshots (
+  stream         TEXT NOT NULL,
+  revision       INTEGER NOT NULL,  -- the state includes the stream's events 0..revision
+  schema_version INTEGER NOT NULL,  -- the version of the state's encoding
+  event_hash     BLOB NOT NULL,     -- 32 bytes: the hash of the event at revision when taken
+  taken_at_us    INTEGER NOT NULL,  -- microseconds since the Unix epoch, UTC
+  state          BLOB NOT NULL,     -- the encoded state
+  PRIMARY KEY (stream, revision DESC)  -- newest first within a stream: reads need no sort
+);
+)sql";
+
 constexpr const char* kEventColumns =
     "position, stream, revision, event_id, type, recorded_at, content_type, data, metadata, hash";
 
@@ -135,7 +158,9 @@ class Statement {
     sqlite3_bind_text64(stmt_, index, text.data(), text.size(), SQLITE_STATIC, SQLITE_UTF8);
   }
   void BindBlob(int index, std::string_view bytes) {
-    sqlite3_bind_blob64(stmt_, index, bytes.data(), bytes.size(), SQLITE_STATIC);
+    // A null pointer would bind NULL; an empty view may have one, and is an empty blob.
+    static constexpr char kEmpty = 0;
+    sqlite3_bind_blob64(stmt_, index, bytes.data() != nullptr ? bytes.data() : &kEmpty, bytes.size(), SQLITE_STATIC);
   }
   void BindNull(int index) { sqlite3_bind_null(stmt_, index); }
 
@@ -222,6 +247,18 @@ class Connection {
     return head;
   }
 
+  // Whether the store has the snapshots table, which stores created before it
+  // existed lack until a writable open adds it (kSnapshotsSchema). Once seen it
+  // stays: cairn never drops it.
+  Result<bool> HasSnapshotsTable() {
+    if (has_snapshots_table_) return true;
+    auto count = QueryInt("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'snapshots'",
+                          "looking for the snapshots table");
+    if (!count) return Fail(count.error());
+    has_snapshots_table_ = *count > 0;
+    return has_snapshots_table_;
+  }
+
   Result<std::optional<StreamState>> GetStream(std::string_view stream) {
     auto stmt = Prepare("SELECT head_revision, head_position, deleted FROM streams WHERE stream = ?1");
     if (!stmt) return Fail(stmt.error());
@@ -238,7 +275,44 @@ class Connection {
  private:
   SqliteHandle db_;
   std::unordered_map<const char*, StatementHandle> statements_;  // keyed by the literal's address
+  bool has_snapshots_table_ = false;
 };
+
+// Ends a read transaction (BEGIN … COMMIT) however the read ends, a throwing visitor included.
+class ReadTransaction {
+ public:
+  static Result<ReadTransaction> Begin(Connection* conn) {
+    if (auto ok = conn->Exec("BEGIN", "starting a read"); !ok) return Fail(ok.error());
+    return ReadTransaction(conn);
+  }
+  ReadTransaction(ReadTransaction&& other) noexcept : conn_(std::exchange(other.conn_, nullptr)) {}
+  ReadTransaction& operator=(ReadTransaction&&) = delete;
+  ~ReadTransaction() {
+    if (conn_ != nullptr) (void)conn_->Exec("COMMIT", "ending a read");  // a read commits nothing
+  }
+
+ private:
+  explicit ReadTransaction(Connection* conn) : conn_(conn) {}
+  Connection* conn_;
+};
+
+// The snapshot of the current row of a `SELECT stream, revision, schema_version,
+// event_hash, taken_at_us, state`, a view into SQLite's buffers.
+Result<SnapshotView> RowToSnapshot(sqlite3_stmt* stmt) {
+  SnapshotView snapshot;
+  snapshot.stream = ColumnBytes(stmt, 0);
+  snapshot.revision = static_cast<std::uint64_t>(sqlite3_column_int64(stmt, 1));
+  snapshot.schema_version = static_cast<std::uint32_t>(sqlite3_column_int64(stmt, 2));
+  std::string_view hash = ColumnBytes(stmt, 3);
+  if (hash.size() != snapshot.event_hash.size()) {
+    return Fail(ErrorCode::kCorruption, "the snapshot of stream \"" + std::string(snapshot.stream) + "\" at revision " +
+                                            std::to_string(snapshot.revision) + " has a malformed event_hash column");
+  }
+  std::memcpy(snapshot.event_hash.data(), hash.data(), hash.size());
+  snapshot.taken_at_us = sqlite3_column_int64(stmt, 4);
+  snapshot.state = ColumnBytes(stmt, 5);
+  return snapshot;
+}
 
 // Decodes the current row of a `SELECT kEventColumns` into a view into SQLite's buffers.
 Result<EventView> RowToEvent(sqlite3_stmt* stmt) {
@@ -349,6 +423,34 @@ class SqliteReader final : public Reader {
     }
   }
 
+  Result<std::uint64_t> ReadSnapshots(std::string_view stream, const SnapshotVisitor& visit) override {
+    // One read transaction: the table check and the rows see the same snapshot.
+    auto transaction = ReadTransaction::Begin(conn_.get());
+    if (!transaction) return Fail(transaction.error());
+    auto present = conn_->HasSnapshotsTable();
+    if (!present) return Fail(present.error());
+    if (!*present) return 0;  // a store older than the table: no snapshots yet
+    // Both walk the primary key's (stream, revision DESC) index: no sort, and no state copied into one.
+    auto stmt = conn_->Prepare(stream.empty()
+                                   ? "SELECT stream, revision, schema_version, event_hash, taken_at_us, state "
+                                     "FROM snapshots ORDER BY stream, revision DESC"
+                                   : "SELECT stream, revision, schema_version, event_hash, taken_at_us, state "
+                                     "FROM snapshots WHERE stream = ?1 ORDER BY revision DESC");
+    if (!stmt) return Fail(stmt.error());
+    Statement query(*stmt);
+    if (!stream.empty()) query.BindText(1, stream);
+    std::uint64_t visited = 0;
+    while (true) {
+      auto step = query.Next(conn_->db(), "reading snapshots");
+      if (!step) return Fail(step.error());
+      if (*step == Statement::Step::kDone) return visited;
+      auto snapshot = RowToSnapshot(query.get());
+      if (!snapshot) return Fail(snapshot.error());
+      ++visited;
+      if (!visit(*snapshot)) return visited;
+    }
+  }
+
   Result<std::uint64_t> ChangeCounter() override {
     auto version = conn_->QueryInt("PRAGMA data_version", "checking for new commits");
     if (!version) return Fail(version.error());
@@ -454,6 +556,56 @@ class SqliteWriteTransaction final : public WriteTransaction {
     upsert.Bind(4, ToSqlInt(state.head_position));
     upsert.Bind(5, state.deleted ? 1 : 0);
     auto step = upsert.Next(conn_->db(), "writing a stream");
+    if (!step) return Fail(step.error());
+    return {};
+  }
+
+  // The writer's connection always has the snapshots table: OpenSqliteBackend
+  // adds it to an older store when it opens it writable.
+  Status PutSnapshot(const SnapshotView& snapshot) override {
+    auto stmt = conn_->Prepare(
+        "INSERT INTO snapshots (stream, revision, schema_version, event_hash, taken_at_us, state) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6) "
+        "ON CONFLICT (stream, revision) DO UPDATE SET schema_version = excluded.schema_version, "
+        "event_hash = excluded.event_hash, taken_at_us = excluded.taken_at_us, state = excluded.state");
+    if (!stmt) return Fail(stmt.error());
+    Statement upsert(*stmt);
+    upsert.BindText(1, snapshot.stream);
+    upsert.Bind(2, ToSqlInt(snapshot.revision));
+    upsert.Bind(3, static_cast<std::int64_t>(snapshot.schema_version));
+    upsert.BindBlob(4, std::string_view(reinterpret_cast<const char*>(snapshot.event_hash.data()),
+                                        snapshot.event_hash.size()));
+    upsert.Bind(5, snapshot.taken_at_us);
+    upsert.BindBlob(6, snapshot.state);
+    auto step = upsert.Next(conn_->db(), "writing a snapshot");
+    if (!step) return Fail(step.error());
+    return {};
+  }
+
+  Result<std::vector<SnapshotKey>> ListSnapshots(std::string_view stream) override {
+    auto stmt = conn_->Prepare(stream.empty()
+                                   ? "SELECT stream, revision FROM snapshots ORDER BY stream, revision DESC"
+                                   : "SELECT stream, revision FROM snapshots WHERE stream = ?1 ORDER BY revision DESC");
+    if (!stmt) return Fail(stmt.error());
+    Statement query(*stmt);
+    if (!stream.empty()) query.BindText(1, stream);
+    std::vector<SnapshotKey> keys;
+    while (true) {
+      auto step = query.Next(conn_->db(), "listing snapshots");
+      if (!step) return Fail(step.error());
+      if (*step == Statement::Step::kDone) return keys;
+      keys.push_back({.stream = std::string(ColumnBytes(query.get(), 0)),
+                      .revision = static_cast<std::uint64_t>(sqlite3_column_int64(query.get(), 1))});
+    }
+  }
+
+  Status DeleteSnapshot(std::string_view stream, std::uint64_t revision) override {
+    auto stmt = conn_->Prepare("DELETE FROM snapshots WHERE stream = ?1 AND revision = ?2");
+    if (!stmt) return Fail(stmt.error());
+    Statement erase(*stmt);
+    erase.BindText(1, stream);
+    erase.Bind(2, ToSqlInt(revision));
+    auto step = erase.Next(conn_->db(), "deleting a snapshot");
     if (!step) return Fail(step.error());
     return {};
   }
@@ -568,7 +720,7 @@ Status CheckExistingFile(const std::string& path, const struct stat& st) {
 Status WriteSchema(const std::string& file, const Options& options) {
   auto conn = Connection::Open(file, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, options);
   if (!conn) return Fail(conn.error());
-  std::string ddl = std::string("PRAGMA synchronous = FULL; BEGIN EXCLUSIVE;") + kSchema +
+  std::string ddl = std::string("PRAGMA synchronous = FULL; BEGIN EXCLUSIVE;") + kSchema + kSnapshotsSchema +
                     "PRAGMA application_id = " + std::to_string(kApplicationId) +
                     ";\nPRAGMA user_version = " + std::to_string(kFormatVersion) + ";\n" +
                     "INSERT INTO cairn_meta (key, value) VALUES ('format_version', '" +
@@ -635,6 +787,16 @@ Result<std::unique_ptr<Backend>> OpenSqliteBackend(const std::string& path, cons
                           (options.durability == Durability::kFull ? "FULL" : "NORMAL") +
                           "; PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY;";
     if (auto ok = writer->Exec(pragmas.c_str(), "configuring the store"); !ok) return Fail(ok.error());
+    // A format-1 store created before the snapshots table existed gets it now
+    // (backward compatible: older cairn builds ignore it). Checked first, so
+    // that opening a store that has it never takes the write lock.
+    auto has_snapshots = writer->HasSnapshotsTable();
+    if (!has_snapshots) return Fail(has_snapshots.error());
+    if (!*has_snapshots) {
+      if (auto ok = writer->Exec(kSnapshotsSchema, "adding the snapshots table"); !ok) return Fail(ok.error());
+      has_snapshots = writer->HasSnapshotsTable();
+      if (!has_snapshots) return Fail(has_snapshots.error());
+    }
   }
   return std::unique_ptr<Backend>(std::make_unique<SqliteBackend>(path, options, std::move(writer)));
 }

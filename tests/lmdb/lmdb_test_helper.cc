@@ -9,6 +9,9 @@
 //   cairn_lmdb_test_helper append-limited <path> <file_size_limit> <bytes>
 //       with RLIMIT_FSIZE at <file_size_limit> (as if the disk were full), appends
 //       one event of <bytes> bytes and prints "ok" or "error <code name>".
+//   cairn_lmdb_test_helper save-snapshot <path> <stream> <revision> <state>
+//       saves a snapshot of <stream> (which must exist) at <revision> with the
+//       bytes of <state>, then prints "saved" or "error <code name>".
 #include <signal.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -87,6 +90,18 @@ int main(int argc, char** argv) {
                              appended.error().message());
     return 0;
   }
-  std::cerr << "usage: cairn_lmdb_test_helper hold-read|grow|append-limited ... (see lmdb_test_helper.cc)\n";
+  if (args.size() == 5 && args[0] == "save-snapshot") {
+    auto store = OpenOrDie(args[1]);
+    cairn::SnapshotData snapshot;
+    snapshot.stream = args[2];
+    snapshot.revision = std::stoull(args[3]);
+    snapshot.schema_version = 1;
+    snapshot.state = args[4];
+    auto saved = store->SaveSnapshot(snapshot);
+    WriteLine(saved ? "saved" : "error " + std::string(cairn::ErrorCodeName(saved.error().code())));
+    return 0;
+  }
+  std::cerr << "usage: cairn_lmdb_test_helper hold-read|grow|append-limited|save-snapshot ... "
+               "(see lmdb_test_helper.cc)\n";
   return 64;
 }

@@ -62,6 +62,28 @@ struct ImportCommand {
   std::string file;  // an export file, or "-" for stdin
 };
 
+// cairn snapshot list|show|delete|prune
+struct SnapshotListCommand {
+  std::optional<std::string> stream;  // all streams when absent
+  bool check = false;                 // add CheckSnapshot's verdict as "problem"
+};
+
+struct SnapshotShowCommand {
+  std::string stream;
+  std::optional<std::uint64_t> revision;  // default: the newest snapshot
+};
+
+struct SnapshotDeleteCommand {
+  std::string stream;
+  std::optional<std::uint64_t> revision;  // default: the newest snapshot
+  bool all = false;                       // every snapshot of the stream
+};
+
+struct SnapshotPruneCommand {
+  std::optional<std::string> stream;  // all streams when absent
+  std::uint64_t keep = 0;             // the newest snapshots to keep per stream
+};
+
 CliStatus RunInit(const GlobalOptions& global, const InitCommand& command);
 CliStatus RunAppend(const GlobalOptions& global, const AppendCommand& command);
 CliStatus RunDelete(const GlobalOptions& global, const DeleteCommand& command);
@@ -72,6 +94,11 @@ CliStatus RunStats(const GlobalOptions& global, const StatsCommand& command);
 // export_import.cc
 CliStatus RunExport(const GlobalOptions& global, const ExportCommand& command);
 CliStatus RunImport(const GlobalOptions& global, const ImportCommand& command);
+// snapshot_commands.cc
+CliStatus RunSnapshotList(const GlobalOptions& global, const SnapshotListCommand& command);
+CliStatus RunSnapshotShow(const GlobalOptions& global, const SnapshotShowCommand& command);
+CliStatus RunSnapshotDelete(const GlobalOptions& global, const SnapshotDeleteCommand& command);
+CliStatus RunSnapshotPrune(const GlobalOptions& global, const SnapshotPruneCommand& command);
 
 // Adds an append (or delete) result to `record`:
 // "stream", "first_revision", "last_revision", "first_position", "last_position", "already_committed".

@@ -66,7 +66,8 @@ CLI::Option* AddTypes(CLI::App* app, std::vector<std::string>& types, const std:
 }
 
 int Main(int argc, char** argv) {
-  CLI::App app{"cairn: create, write, read, replay, audit, export and import a cairn event store.", "cairn"};
+  CLI::App app{"cairn: create, write, read, replay, audit, export and import a cairn event store; manage snapshots.",
+               "cairn"};
   app.set_version_flag("--version", CAIRN_VERSION);
   app.require_subcommand(1);
   // Global options are accepted after the subcommand too: `cairn read s --format table`.
@@ -239,6 +240,75 @@ int Main(int argc, char** argv) {
       "  cairn import orders.jsonl --store orders.mdb --backend lmdb\n"
       "  cairn --store old.db export | cairn import - --store new.db\n"));
 
+  // snapshot list|show|delete|prune
+  CLI::App* snapshot = app.add_subcommand("snapshot", "List, show, delete and prune the snapshots of aggregates");
+  snapshot->require_subcommand(1);
+  snapshot->footer(Footer(
+      "A snapshot is an aggregate's state after the event at its revision, saved by the application\n"
+      "(cairn::Repository) beside the log so that a load folds fewer events. Snapshots are derived data:\n"
+      "not on the audit chain, not exported. Deleting or pruning them never loses data; a load then\n"
+      "folds more events (and falls back past a deleted snapshot to an older one, or to the start).",
+      "  cairn snapshot list --check --format table\n"
+      "  cairn snapshot show order-42\n"
+      "  cairn snapshot delete order-42\n"
+      "  cairn snapshot prune --keep 1\n"));
+
+  SnapshotListCommand snapshot_list_command;
+  CLI::App* snapshot_list = snapshot->add_subcommand("list", "List snapshots: of one stream, or of every stream");
+  AddOptionalString(snapshot_list, "stream", snapshot_list_command.stream, "Only this stream's snapshots");
+  snapshot_list->add_flag("--check", snapshot_list_command.check,
+                          "Also check each against its stream: adds problem (none, past-head or event-hash)");
+  snapshot_list->footer(Footer(
+      "One object per snapshot, by stream name, each stream's newest first: stream, revision,\n"
+      "schema_version, state_bytes, taken_at, event_hash (and problem with --check). --check finds\n"
+      "snapshots past their stream's head and snapshots whose event at their revision has another hash;\n"
+      "it cannot judge the schema version or whether the state decodes: that needs the aggregate's code.",
+      "  cairn snapshot list\n"
+      "  cairn snapshot list order-42 --check --format table\n"));
+
+  SnapshotShowCommand snapshot_show_command;
+  CLI::App* snapshot_show = snapshot->add_subcommand("show", "Show one snapshot of a stream, its state included");
+  snapshot_show->add_option("stream", snapshot_show_command.stream, "Stream")->required();
+  AddOptionalUint(snapshot_show, "--revision", snapshot_show_command.revision,
+                  "The snapshot at this revision (default: the newest)");
+  snapshot_show->footer(Footer(
+      "Prints list's fields, problem (as list --check) and the state: state_base64 in JSON, a hex dump\n"
+      "of its first 512 bytes in a table. A stream with no snapshot (at --revision) is an error (exit 1).",
+      "  cairn snapshot show order-42\n"
+      "  cairn snapshot show order-42 --revision 99 --format table\n"));
+
+  SnapshotDeleteCommand snapshot_delete_command;
+  CLI::App* snapshot_delete =
+      snapshot->add_subcommand("delete", "Delete a stream's newest snapshot, the one at a revision, or all");
+  snapshot_delete->add_option("stream", snapshot_delete_command.stream, "Stream")->required();
+  CLI::Option* delete_revision = AddOptionalUint(snapshot_delete, "--revision", snapshot_delete_command.revision,
+                                                 "Delete the snapshot at this revision");
+  CLI::Option* delete_all = snapshot_delete->add_flag("--all", snapshot_delete_command.all,
+                                                      "Delete every snapshot of the stream");
+  delete_revision->excludes(delete_all);
+  snapshot_delete->footer(Footer(
+      "Without --revision or --all, deletes the newest snapshot: the next load falls back to the one\n"
+      "before it (or to the first event). Prints {\"stream\":S,\"deleted\":N}; deleting nothing is not an\n"
+      "error. The events are never touched.",
+      "  cairn snapshot delete order-42\n"
+      "  cairn snapshot delete order-42 --revision 99\n"
+      "  cairn snapshot delete order-42 --all\n"));
+
+  SnapshotPruneCommand snapshot_prune_command;
+  CLI::App* snapshot_prune =
+      snapshot->add_subcommand("prune", "Keep only the newest K snapshots of each stream (or of one)");
+  AddOptionalString(snapshot_prune, "stream", snapshot_prune_command.stream, "Only this stream");
+  snapshot_prune
+      ->add_option_function<std::string>(
+          "--keep", [&](const std::string& text) { snapshot_prune_command.keep = ToUint(text); },
+          "Snapshots to keep per stream, newest first; 0 deletes them all")
+      ->check(kDecimal)
+      ->type_name("K")
+      ->required();
+  snapshot_prune->footer(Footer("Prints {\"deleted\":N}. The events are never touched.",
+                                "  cairn snapshot prune --keep 3\n"
+                                "  cairn snapshot prune --keep 0 order-42\n"));
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {
@@ -272,6 +342,14 @@ int Main(int argc, char** argv) {
     status = RunExport(global, export_command);
   } else if (import_app->parsed()) {
     status = RunImport(global, import_command);
+  } else if (snapshot_list->parsed()) {
+    status = RunSnapshotList(global, snapshot_list_command);
+  } else if (snapshot_show->parsed()) {
+    status = RunSnapshotShow(global, snapshot_show_command);
+  } else if (snapshot_delete->parsed()) {
+    status = RunSnapshotDelete(global, snapshot_delete_command);
+  } else if (snapshot_prune->parsed()) {
+    status = RunSnapshotPrune(global, snapshot_prune_command);
   }
 
   // A full disk or a closed pipe must not pass for success.

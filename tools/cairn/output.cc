@@ -228,6 +228,31 @@ void EventPrinter::Finish() {
   Flush();
 }
 
+std::string FormatTable(std::span<const TableColumn> columns, std::span<const std::vector<std::string>> rows) {
+  std::vector<std::size_t> widths(columns.size());
+  for (std::size_t i = 0; i < columns.size(); ++i) {
+    std::size_t width = 0;
+    for (const auto& row : rows) width = std::max(width, DisplayWidth(Printable(row.at(i))));
+    widths[i] = std::max(std::min(width, columns[i].max_width), DisplayWidth(columns[i].header));
+  }
+  std::string text;
+  auto add_line = [&](auto cell_of) {
+    for (std::size_t i = 0; i < columns.size(); ++i) {
+      const std::string cell = Truncate(Printable(cell_of(i)), widths[i]);
+      if (i + 1 == columns.size()) {
+        text += cell;
+      } else {
+        text += Pad(cell, widths[i], columns[i].right_aligned);
+        text += "  ";
+      }
+    }
+    text += '\n';
+  };
+  add_line([&](std::size_t i) -> std::string_view { return columns[i].header; });
+  for (const auto& row : rows) add_line([&](std::size_t i) -> std::string_view { return row.at(i); });
+  return text;
+}
+
 Record& Record::Add(std::string_view key, std::uint64_t value) {
   fields_.push_back({std::string(key), std::to_string(value), std::to_string(value)});
   return *this;

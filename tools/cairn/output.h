@@ -11,6 +11,7 @@
 #include <array>
 #include <cstdint>
 #include <expected>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -57,6 +58,19 @@ class EventPrinter {
   std::array<std::size_t, kColumns> widths_{};
   bool header_printed_ = false;
 };
+
+// A column of a table for people (FormatTable).
+struct TableColumn {
+  std::string_view header;
+  bool right_aligned = false;
+  std::size_t max_width = 60;  // longer cells are cut, ending in "…"
+};
+
+// A table for people: a header line, then one line per row (a row has a cell
+// per column). Each column is as wide as its widest cell, up to its max_width,
+// and never narrower than its header; the last column is not padded. Control
+// characters in cells become spaces.
+std::string FormatTable(std::span<const TableColumn> columns, std::span<const std::vector<std::string>> rows);
 
 // An ordered list of named values printed as one JSON object line, or as a
 // two-column "key  value" table.

@@ -165,6 +165,31 @@ struct ImportStats {
   Hash head_hash{};  // the hash of the last event imported (kGenesisHash when none)
 };
 
+// A snapshot as the store keeps it: the encoded state of one stream's aggregate
+// after the event at `revision`. Snapshots are derived data kept in the store
+// file beside the log, not on the audit chain and not exported; losing them
+// costs only time. The store keeps them; the snapshot module (cairn/snapshot.h)
+// decides when to take one and whether one can be trusted.
+struct SnapshotView {
+  std::string_view stream;
+  std::uint64_t revision = 0;        // the state includes the events 0..revision
+  std::uint32_t schema_version = 0;  // the version of the state's encoding
+  Hash event_hash{};                 // the hash of the event at `revision` when it was taken
+  std::int64_t taken_at_us = 0;      // set by the store when saved
+  std::string_view state;            // the encoded state
+};
+
+// Receives each snapshot of a read; return true to continue. The view is valid only during the call.
+using SnapshotVisitor = std::function<bool(const SnapshotView&)>;
+
+struct SnapshotData {
+  std::string stream;
+  std::uint64_t revision = 0;
+  std::uint32_t schema_version = 0;
+  Hash event_hash{};
+  std::string state;
+};
+
 class EventStore {
  public:
   // Opens (or, with options.create_if_missing, creates) the store at `path`.
@@ -198,7 +223,8 @@ class EventStore {
   // Tombstones `stream`: a "$stream.deleted" event is appended to it (so the
   // deletion is itself on the audit chain), reads of it then fail with
   // kStreamDeleted and appends to it fail with kStreamDeleted. Its events stay
-  // in the global log. kNotFound when the stream does not exist.
+  // in the global log; its snapshots are deleted in the same transaction.
+  // kNotFound when the stream does not exist.
   virtual Result<AppendResult> DeleteStream(std::string_view stream, ExpectedRevision expected) = 0;
 
   // Visits the events of one stream. Returns how many were visited.
@@ -251,6 +277,31 @@ class EventStore {
   // Thread-safety: reads may run meanwhile; appends (in any process) must not,
   // and make the import fail when one slips between two of its transactions.
   virtual Result<ImportStats> Import(const ImportSource& next, const ImportOptions& options = {}) = 0;
+
+  // Snapshots (see SnapshotView). Writes ride the group commit, so a snapshot
+  // saved while appends are running shares their transaction and fsync.
+  //
+  // Saves `snapshot`, replacing one of the same stream and revision; with
+  // `keep_newest` > 0, then deletes all but the stream's newest `keep_newest`
+  // in the same transaction. Errors:
+  //   kNotFound / kStreamDeleted — the stream does not exist / is tombstoned
+  //   kInvalidArgument — bad stream name, a revision past the stream's head, a
+  //                      state over Options::max_append_bytes
+  //   kNotSupported, kBusy, kIOError — as for Append
+  virtual Status SaveSnapshot(const SnapshotData& snapshot, std::size_t keep_newest = 0) = 0;
+  // Visits the snapshots of `stream` newest first, or of every stream
+  // (std::nullopt) in stream-name order, each stream's newest first, within one
+  // read transaction. Returns how many were visited. A stream without
+  // snapshots (existing or not) visits none.
+  virtual Result<std::uint64_t> ReadSnapshots(std::optional<std::string_view> stream,
+                                              const SnapshotVisitor& visit) = 0;
+  // Deletes the snapshot of `stream` at `revision`, or all of the stream's when
+  // `revision` is empty. Returns how many were deleted (0 is not an error).
+  virtual Result<std::uint64_t> DeleteSnapshots(std::string_view stream,
+                                                std::optional<std::uint64_t> revision = std::nullopt) = 0;
+  // Keeps the newest `keep` snapshots of `stream` (of every stream's, for
+  // std::nullopt) and deletes the older ones. Returns how many were deleted.
+  virtual Result<std::uint64_t> PruneSnapshots(std::optional<std::string_view> stream, std::size_t keep) = 0;
 
   virtual const std::string& path() const = 0;
 
