@@ -1,9 +1,25 @@
-// Opens (creating) a store, appends one event and reads it back.
-// Prints "<position> <stream> <revision> <type> <data>".
+// Opens (creating) a store, appends one event and reads it back, then loads
+// and saves an aggregate through a snapshot.
+// Prints "<position> <stream> <revision> <type> <data>" and
+// "counter <value> at <revision> from snapshot <revision>".
+#include <cairn/snapshot.h>
 #include <cairn/store.h>
 
 #include <iostream>
+#include <optional>
+#include <string>
+#include <string_view>
 #include <vector>
+
+// Counts its stream's events.
+struct Counter {
+  using State = std::uint64_t;
+  static constexpr std::uint32_t kSchemaVersion = 1;
+  static State Initial() { return 0; }
+  static void Apply(State& state, const cairn::EventView&) { ++state; }
+  static std::string Encode(const State& state) { return std::to_string(state); }
+  static std::optional<State> Decode(std::string_view bytes) { return std::stoull(std::string(bytes)); }
+};
 
 int main(int argc, char** argv) {
   if (argc != 2) {
@@ -30,5 +46,22 @@ int main(int argc, char** argv) {
     std::cerr << (read ? "expected one event" : read.error().ToString()) << "\n";
     return 1;
   }
+
+  {
+    cairn::Repository<Counter> counters(**store, cairn::SnapshotPolicy::EveryEvents(2));
+    auto counter = counters.Load("counter-1");
+    if (!counter || !counters.Save(*counter, {{.type = "counter.ticked.v1", .data = "{}"}, {.type = "counter.ticked.v1", .data = "{}"}})) {
+      std::cerr << "cannot save counter-1\n";
+      return 1;
+    }
+  }  // the repository writes its queued snapshot as it goes
+  cairn::Repository<Counter> counters(**store);
+  auto counter = counters.Load("counter-1");
+  if (!counter || !counter->snapshot_revision) {
+    std::cerr << "counter-1 did not load from a snapshot\n";
+    return 1;
+  }
+  std::cout << "counter " << counter->state << " at " << *counter->revision << " from snapshot "
+            << *counter->snapshot_revision << "\n";
   return 0;
 }
