@@ -1,18 +1,68 @@
 #!/usr/bin/env bash
 # The cairn tour: appends, a concurrency conflict, an idempotent retry, a replay,
-# a tombstone, an audit and a move to LMDB — on the embedded SQLite default, with the cairn CLI.
-# Usage: examples/demo.sh [PATH-TO-cairn]
-set -uo pipefail
+# a tombstone, an audit and a move to LMDB — on the embedded SQLite default, with the cairn CLI —
+# then an aggregate loaded through snapshots (examples/bank_account) and `cairn snapshot`.
+# Usage: examples/demo.sh [PATH-TO-cairn [PATH-TO-bank_account]]
+# (bank_account defaults to examples/bank_account/bank_account in cairn's build tree.)
+#
+# Every step says which exit code it must have (0 unless it shows a refusal or a
+# conflict) and some what their output must say: the demo stops at the first
+# step that does otherwise, and exits 1.
+set -euo pipefail
 cairn=${1:-cairn}
+if [[ $# -ge 2 ]]; then
+  bank_account=$2
+elif [[ $cairn == */* ]]; then
+  bank_account="$(dirname "$cairn")/../../examples/bank_account/bank_account"
+else
+  bank_account=bank_account
+fi
 work=$(mktemp -d "${TMPDIR:-/tmp}/cairn-demo.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 export CAIRN_STORE="$work/orders.db"
 
-step() { printf '\n\033[1m== %s\033[0m\n$ %s\n' "$1" "${*:2}"; "${@:2}"; echo "(exit code $?)"; }
-# step_stdin FILE TITLE COMMAND...: the same, with FILE on standard input.
-# step_stdout FILE TITLE COMMAND...: the same, with standard output into FILE.
-step_stdout() { printf '\n\033[1m== %s\033[0m\n$ %s > %s\n' "$2" "${*:3}" "$(basename "$1")"; "${@:3}" >"$1"; echo "(exit code $?, $(wc -l <"$1") lines)"; }
-step_stdin() { printf '\n\033[1m== %s\033[0m\n$ %s < %s\n' "$2" "${*:3}" "$(basename "$1")"; "${@:3}" <"$1"; echo "(exit code $?)"; }
+die() { printf '\n\033[1;31mdemo FAILED: %s\033[0m\n' "$*" >&2; exit 1; }
+command -v "$cairn" >/dev/null || die "no cairn binary at '$cairn'"
+command -v "$bank_account" >/dev/null ||
+  die "no bank_account binary at '$bank_account' (build with -DCAIRN_BUILD_EXAMPLES=ON, or pass its path)"
+
+# step [--exit CODE] [--expect REGEX]... TITLE COMMAND...: shows and runs COMMAND;
+# stops the demo unless it exits CODE (default 0) and its output has a line
+# matching each REGEX (extended).
+# step_stdin FILE TITLE COMMAND...: the same (exit 0), with FILE on standard input.
+# step_stdout FILE TITLE COMMAND...: the same (exit 0), with standard output into FILE.
+step() {
+  local expected=0 patterns=() code=0
+  while [[ $1 == --exit || $1 == --expect ]]; do
+    if [[ $1 == --exit ]]; then expected=$2; else patterns+=("$2"); fi
+    shift 2
+  done
+  local title=$1
+  shift
+  printf '\n\033[1m== %s\033[0m\n$ %s\n' "$title" "$*"
+  "$@" >"$work/step.out" 2>&1 || code=$?
+  cat "$work/step.out"
+  echo "(exit code $code)"
+  [[ $code -eq $expected ]] || die "\"$title\" exited $code, expected $expected"
+  local pattern
+  for pattern in ${patterns[@]+"${patterns[@]}"}; do
+    grep -Eq -- "$pattern" "$work/step.out" || die "\"$title\": no line of its output matches /$pattern/"
+  done
+}
+step_stdout() {
+  local code=0
+  printf '\n\033[1m== %s\033[0m\n$ %s > %s\n' "$2" "${*:3}" "$(basename "$1")"
+  "${@:3}" >"$1" || code=$?
+  echo "(exit code $code, $(wc -l <"$1") lines)"
+  [[ $code -eq 0 ]] || die "\"$2\" exited $code"
+}
+step_stdin() {
+  local code=0
+  printf '\n\033[1m== %s\033[0m\n$ %s < %s\n' "$2" "${*:3}" "$(basename "$1")"
+  "${@:3}" <"$1" || code=$?
+  echo "(exit code $code)"
+  [[ $code -eq 0 ]] || die "\"$2\" exited $code"
+}
 
 step "Create a store" "$cairn" init
 step "Open order 42: the stream must not exist yet" \
@@ -22,7 +72,7 @@ step "Open order 42: the stream must not exist yet" \
 step "Pay it, expecting revision 0" \
   "$cairn" append order-42 --type order.paid.v1 --expect 0 --data '{"amount":18.5}' \
   --id 0190a5c8-7e1c-7a3b-9f00-0123456789ab
-step "A second writer still believes the order is at revision 0: conflict (exit 3)" \
+step --exit 3 "A second writer still believes the order is at revision 0: conflict (exit 3)" \
   "$cairn" append order-42 --type order.cancelled.v1 --expect 0 --data '{"reason":"changed mind"}'
 step "The payment is retried after a lost reply: same id, nothing written twice" \
   "$cairn" append order-42 --type order.paid.v1 --expect 0 --data '{"amount":18.5}' \
@@ -35,10 +85,40 @@ step_stdin "$work/batch.jsonl" "A batch from JSON Lines: one line, one append" "
 step "Read one stream" "$cairn" read order-42 --format table
 step "Replay the order category from the global log" "$cairn" replay --category order
 step "Delete (tombstone) order-43" "$cairn" delete order-43
-step "Reading it now says it is deleted (exit 1)" "$cairn" read order-43
+step --exit 1 "Reading it now says it is deleted (exit 1)" "$cairn" read order-43
 step "Audit the whole store" "$cairn" verify
 step "What is in it" "$cairn" stats
 step_stdout "$work/orders.jsonl" "Export the log, byte-exact, as JSON Lines" "$cairn" export
 step "Rebuild it as an LMDB store (refused if the chain does not verify)" \
   "$cairn" import "$work/orders.jsonl" --store "$work/orders.mdb" --backend lmdb
 step "The LMDB copy verifies to the same head hash" "$cairn" --store "$work/orders.mdb" verify
+
+# Snapshots. bank_account (examples/bank_account) is a service's code in
+# miniature: an account aggregate loaded and saved through cairn::Repository,
+# which snapshots it every 100 events (keeping 3) and loads it from the newest
+# snapshot it can trust plus the events after it. cairn only shows and manages
+# the snapshots: taking one needs the aggregate's code.
+export CAIRN_STORE="$work/bank.db"  # both programs read it
+step --expect '^opened account 7' "Snapshots — open bank account 7 (its stream is account-7)" \
+  "$bank_account" open 7 "Ada Lovelace"
+step --expect 'balance 342\.00, revision 342, 3 snapshots written' \
+  "342 deposits, each its own event and save: snapshots at revisions 99, 199 and 299" \
+  "$bank_account" deposit-many 7 342 1.00
+step --exit 4 --expect 'refused: insufficient funds' "Withdraw 500.00: refused, nothing appended (exit 4)" \
+  "$bank_account" withdraw 7 500
+step --expect 'balance 300\.00, revision 343' "Withdraw 42.00" "$bank_account" withdraw 7 42
+step --expect '^balance: +300\.00$' --expect '^loaded from: +snapshot at revision 299, then 44 events folded$' \
+  "Load it: the snapshot at revision 299, then only the 44 events after it" "$bank_account" show 7
+step --expect '^account-7 +299 ' --expect '^account-7 +199 ' --expect '^account-7 +99 ' \
+  "The snapshots the store keeps beside the log" "$cairn" snapshot list --format table
+step --expect 'problem +none' "The newest, its state (Cap'n Proto) included" \
+  "$cairn" snapshot show account-7 --format table
+step --expect '"deleted":1' "Delete the newest snapshot: derived data, no event is touched" \
+  "$cairn" snapshot delete account-7
+step --expect '^balance: +300\.00$' --expect '^loaded from: +snapshot at revision 199, then 144 events folded$' \
+  "Load again: it falls back to the older snapshot, same balance" "$bank_account" show 7
+step --expect '"deleted":1' "Keep only each stream's newest snapshot" "$cairn" snapshot prune --keep 1
+step --expect '^account-7 +199 ' "What is left" "$cairn" snapshot list --format table
+step "Snapshots are not on the audit chain: the log still verifies" "$cairn" verify
+
+printf '\n\033[1mdemo: every step did what it should\033[0m\n'

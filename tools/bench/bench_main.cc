@@ -6,6 +6,8 @@
 //   cairn_bench --dir /mnt/ssd  put the database files there (in a fresh subdirectory)
 //   cairn_bench --backends lmdb issue 3: cairn-lmdb, cairn-sqlite and raw LMDB side by side
 //                               (raw_lmdb_subject.cc says what the raw LMDB baseline does)
+//   cairn_bench --snapshots     aggregate loads through cairn::Repository, with and without
+//                               snapshots, on both backends (snapshot_scenarios.h)
 //
 // Progress goes to stderr. Both subjects run in the same process, one after the
 // other for each scenario, on files in the same directory, so they share the
@@ -35,6 +37,7 @@
 
 #include "measure.h"
 #include "report.h"
+#include "snapshot_scenarios.h"
 #include "subject.h"
 
 namespace cairn::bench {
@@ -42,6 +45,7 @@ namespace {
 
 constexpr std::string_view kUsage =
     R"(usage: cairn_bench [--quick] [--json] [--dir PATH] [--seconds S] [--filter TEXT] [--keep]
+                   [--backends sqlite|lmdb] [--history N] [--snapshots]
   --quick        short smoke run (0.1 s warm-up, 0.5 s window, smaller read log)
   --json         print results as JSON instead of a table
   --dir PATH     create the scratch directory under PATH (default /tmp); it is removed afterwards
@@ -54,6 +58,12 @@ constexpr std::string_view kUsage =
                  stream read, full log scan) with the LMDB targets of issue 3
   --history N    --backends lmdb: events in the read fixture's history (default 1,000,000;
                  100,000 with --quick), over min(N, 10,000) streams
+  --snapshots    aggregate loads through cairn::Repository on SQLite and LMDB: 10, 1,000 and
+                 100,000 events, without snapshots and with them (every 100 events, keep 3;
+                 100,000 events with the head on a snapshot, then 50 and 99 events past it),
+                 against the target load(100,000 with snapshots) <= 3 x load(10);
+                 --filter keys: load_10, load_1k, load_1k_snap, load_100k, load_100k_head,
+                 load_100k_tail50, load_100k_tail99 (~55 s; ~12 s with --quick)
 )";
 
 constexpr std::uint64_t kReadStreamEvents = 1000;
@@ -67,6 +77,7 @@ struct Flags {
   std::string filter;
   std::string backends = "sqlite";
   std::optional<std::uint64_t> history;
+  bool snapshots = false;
 };
 
 // Returns nullopt (after printing why) when the command line is not usable.
@@ -85,6 +96,8 @@ std::optional<Flags> ParseFlags(int argc, char** argv) {
       flags.quick = true;
     } else if (arg == "--keep") {
       flags.keep = true;
+    } else if (arg == "--snapshots") {
+      flags.snapshots = true;
     } else if (arg == "--backends" || arg == "--history") {
       std::optional<std::string> v = value();
       if (!v) return std::nullopt;
@@ -546,6 +559,28 @@ int Main(int argc, char** argv) {
   if (info.filesystem == "tmpfs" || info.filesystem == "ramfs") {
     fmt::print(stderr, "cairn_bench: warning: {} ignores fsync; durable-append numbers are meaningless here\n",
                info.filesystem);
+  }
+
+  if (flags->snapshots) {
+    info.lmdb_version = mdb_version(nullptr, nullptr, nullptr);
+    std::vector<SnapshotLoadResult> results;
+    const SnapshotRunOptions options{
+        .dir = dir->path(),
+        .window = window,
+        .filter = flags->filter,
+        .progress = [](std::string_view line) { fmt::print(stderr, "{}\n", line); }};
+    if (Status run = RunSnapshotScenarios(options, results); !run) {
+      fmt::print(stderr, "cairn_bench: {}\n", run.error().ToString());
+      return 1;
+    }
+    info.others_cpus = others_cpu.OthersCpus();
+    const std::vector<TargetCheck> targets = CheckSnapshotTargets(results);
+    if (flags->json) {
+      PrintSnapshotJson(stdout, info, results, targets);
+    } else {
+      PrintSnapshotTable(stdout, info, results, targets);
+    }
+    return 0;
   }
 
   if (flags->backends == "lmdb") {

@@ -299,4 +299,124 @@ void PrintJson(std::FILE* out, const RunInfo& info, const std::vector<ScenarioRe
   fmt::print(out, "  ]\n}}\n");
 }
 
+// ---- cairn_bench --snapshots ------------------------------------------------
+
+namespace {
+
+// The target: loading a 100,000-event aggregate with snapshots costs at most
+// this many times loading a 10-event one (medians).
+constexpr double kSnapshotLoadTarget = 3.0;
+
+// Microseconds from a Measurement's milliseconds: one decimal below 1,000, grouped above.
+std::string Micros(double ms) {
+  const double us = ms * 1e3;
+  return us < 1000 ? fmt::format("{:.1f}", us) : Grouped(us);
+}
+
+const SnapshotLoadResult* FindRow(const std::vector<SnapshotLoadResult>& results, std::string_view key) {
+  for (const SnapshotLoadResult& r : results) {
+    if (r.key == key) return &r;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+std::vector<TargetCheck> CheckSnapshotTargets(const std::vector<SnapshotLoadResult>& results) {
+  struct Case {
+    const char* key;
+    const char* what;
+  };
+  constexpr Case kCases[] = {{"load_100k_head", "snapshot at head"},
+                             {"load_100k_tail50", "snapshot + 50-event tail"},
+                             {"load_100k_tail99", "snapshot + 99-event tail"}};
+  std::vector<TargetCheck> checks;
+  const SnapshotLoadResult* base = FindRow(results, "load_10");
+  for (const char* backend : {"sqlite", "lmdb"}) {
+    const bool lmdb = std::string_view(backend) == "lmdb";
+    for (const Case& c : kCases) {
+      TargetCheck check{.name = fmt::format("{}: load(100,000 events, {}) <= {:.0f} x load(10 events), p50", backend,
+                                            c.what, kSnapshotLoadTarget),
+                        .scenario_key = c.key,
+                        .value = std::nullopt,
+                        .unit = "x load(10)"};
+      const SnapshotLoadResult* row = FindRow(results, c.key);
+      const std::optional<Measurement>* big = row ? (lmdb ? &row->lmdb : &row->sqlite) : nullptr;
+      const std::optional<Measurement>* small = base ? (lmdb ? &base->lmdb : &base->sqlite) : nullptr;
+      if (big && small && *big && *small && (*small)->p50_ms > 0) {
+        check.value = (*big)->p50_ms / (*small)->p50_ms;
+        check.pass = *check.value <= kSnapshotLoadTarget;
+      }
+      checks.push_back(std::move(check));
+    }
+  }
+  return checks;
+}
+
+void PrintSnapshotTable(std::FILE* out, const RunInfo& info, const std::vector<SnapshotLoadResult>& results,
+                        const std::vector<TargetCheck>& targets) {
+  fmt::print(out, "cairn_bench --snapshots{}: SQLite {}, {}, {} CPUs, {} on {}\n", info.quick ? " --quick" : "",
+             info.sqlite_version, info.lmdb_version, info.cpus, info.dir, info.filesystem);
+  fmt::print(out,
+             "  one thread loading through cairn::Repository::Load: the stream's head, its newest snapshot (decoded, "
+             "its event hash checked against the log), then the events after it\n");
+  fmt::print(out,
+             "  snapshotted streams: policy every {} events, keep {}, written with {}-event saves; state: 24 bytes, "
+             "fixed encoding; Apply only counts\n",
+             kSnapshotEvery, kSnapshotKeep, Grouped(static_cast<double>(kSnapshotBuildBatch)));
+  fmt::print(out, "  events: {}-byte JSON data, {}-byte JSON metadata; each measurement: {:.1f} s warm-up, {:.1f} s window\n",
+             kDataBytes, kMetadataBytes, info.warmup_s, info.window_s);
+  fmt::print(out, "  other processes used {:.2f} of {} CPUs on average during the run{}\n\n", info.others_cpus,
+             info.cpus,
+             info.others_cpus > kBusyOthersCpus ? "  -- noisy: rerun on a quiet machine before publishing" : "");
+  fmt::print(out, "{:<34} {:>9} {:>8}  {:>21}  {:>21}\n", "", "snapshot", "events", "sqlite µs/load",
+             "lmdb µs/load");
+  fmt::print(out, "{:<34} {:>9} {:>8}  {:>10} {:>10}  {:>10} {:>10}\n", "aggregate", "revision", "folded", "p50",
+             "p99", "p50", "p99");
+  auto cells = [](const std::optional<Measurement>& m) {
+    return m ? fmt::format("{:>10} {:>10}", Micros(m->p50_ms), Micros(m->p99_ms)) : fmt::format("{:>21}", "-");
+  };
+  for (const SnapshotLoadResult& r : results) {
+    fmt::print(out, "{:<34} {:>9} {:>8}  {}  {}\n", r.title,
+               r.snapshot_revision ? Grouped(static_cast<double>(*r.snapshot_revision)) : "-",
+               Grouped(static_cast<double>(r.folded)), cells(r.sqlite), cells(r.lmdb));
+  }
+  for (const SnapshotLoadResult& r : results) {
+    for (const auto& [name, m] : {std::pair{"sqlite", &r.sqlite}, std::pair{"lmdb", &r.lmdb}}) {
+      if (!*m || (*m)->failures == 0) continue;
+      fmt::print(out, "  ! {} / {}: {} failed loads; first: {}\n", r.title, name, (*m)->failures, (*m)->first_error);
+    }
+  }
+  fmt::print(out, "\ntargets:\n");
+  PrintTargets(out, targets);
+}
+
+void PrintSnapshotJson(std::FILE* out, const RunInfo& info, const std::vector<SnapshotLoadResult>& results,
+                       const std::vector<TargetCheck>& targets) {
+  fmt::print(out,
+             "{{\n  \"run\": {{\"mode\": \"snapshots\", \"lmdb_version\": {}, \"sqlite_version\": {}, \"cpus\": {}, "
+             "\"filesystem\": {}, \"quick\": {}, ",
+             JsonString(info.lmdb_version), JsonString(info.sqlite_version), info.cpus, JsonString(info.filesystem),
+             info.quick);
+  fmt::print(out,
+             "\"warmup_s\": {:.2f}, \"window_s\": {:.2f}, \"data_bytes\": {}, \"metadata_bytes\": {}, "
+             "\"snapshot_every\": {}, \"snapshot_keep\": {}, \"build_batch\": {}, \"others_cpus\": {:.3f}}},\n",
+             info.warmup_s, info.window_s, kDataBytes, kMetadataBytes, kSnapshotEvery, kSnapshotKeep,
+             kSnapshotBuildBatch, info.others_cpus);
+  fmt::print(out, "  \"scenarios\": [\n");
+  for (std::size_t i = 0; i < results.size(); ++i) {
+    const SnapshotLoadResult& r = results[i];
+    fmt::print(out, "    {{\"key\": {}, \"title\": {}, \"kind\": \"aggregate_load\", \"events\": {}, ",
+               JsonString(r.key), JsonString(r.title), r.events);
+    fmt::print(out, "\"snapshot_revision\": {}, \"folded\": {},\n",
+               r.snapshot_revision ? fmt::format("{}", *r.snapshot_revision) : "null", r.folded);
+    fmt::print(out, "     \"sqlite\": {},\n     \"lmdb\": {}}}{}\n",
+               r.sqlite ? JsonMeasurement(*r.sqlite) : "null", r.lmdb ? JsonMeasurement(*r.lmdb) : "null",
+               i + 1 < results.size() ? "," : "");
+  }
+  fmt::print(out, "  ],\n  \"targets\": [\n");
+  PrintJsonTargets(out, targets);
+  fmt::print(out, "  ]\n}}\n");
+}
+
 }  // namespace cairn::bench

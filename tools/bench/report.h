@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "measure.h"
+#include "snapshot_scenarios.h"
 
 namespace cairn::bench {
 
@@ -73,6 +74,17 @@ void PrintLmdbTable(std::FILE* out, const RunInfo& info, const std::vector<LmdbS
 
 void PrintLmdbJson(std::FILE* out, const RunInfo& info, const std::vector<LmdbScenarioResult>& results,
                    const std::vector<TargetCheck>& targets);
+
+// cairn_bench --snapshots: for each backend, load(100,000 events with
+// snapshots: at head, tail of 50, tail of 99) / load(10 events), medians,
+// against the target of at most 3x (rows that did not run get no value).
+std::vector<TargetCheck> CheckSnapshotTargets(const std::vector<SnapshotLoadResult>& results);
+
+void PrintSnapshotTable(std::FILE* out, const RunInfo& info, const std::vector<SnapshotLoadResult>& results,
+                        const std::vector<TargetCheck>& targets);
+
+void PrintSnapshotJson(std::FILE* out, const RunInfo& info, const std::vector<SnapshotLoadResult>& results,
+                       const std::vector<TargetCheck>& targets);
 
 // Checks the targets (those whose scenario ran; others get no value).
 std::vector<TargetCheck> CheckTargets(const std::vector<ScenarioResult>& results);
