@@ -12,6 +12,7 @@ namespace cairn {
 std::string_view SnapshotProblemName(SnapshotProblem problem) {
   switch (problem) {
     case SnapshotProblem::kNone: return "none";
+    case SnapshotProblem::kDamaged: return "damaged";
     case SnapshotProblem::kSchemaVersion: return "schema-version";
     case SnapshotProblem::kPastHead: return "past-head";
     case SnapshotProblem::kEventHash: return "event-hash";
@@ -40,6 +41,7 @@ Result<SnapshotProblem> CheckSnapshot(EventStore& store, const SnapshotView& sna
   if (!info) return Fail(info.error());
   if (!info->exists) return Fail(ErrorCode::kNotFound, "stream \"" + std::string(snapshot.stream) + "\" does not exist");
   if (info->deleted) return Fail(ErrorCode::kStreamDeleted, "stream \"" + std::string(snapshot.stream) + "\" is deleted");
+  if (!snapshot.intact) return SnapshotProblem::kDamaged;
   if (snapshot.revision > *info->head_revision) return SnapshotProblem::kPastHead;
   auto hash = EventHashAt(store, snapshot.stream, snapshot.revision);
   if (!hash) return Fail(hash.error());
@@ -53,6 +55,7 @@ struct RepositoryCore::Counters {
   std::atomic<std::uint64_t> loads{0};
   std::atomic<std::uint64_t> loads_from_snapshot{0};
   std::atomic<std::uint64_t> events_folded{0};
+  std::atomic<std::uint64_t> ignored_damaged{0};
   std::atomic<std::uint64_t> ignored_schema_version{0};
   std::atomic<std::uint64_t> ignored_past_head{0};
   std::atomic<std::uint64_t> ignored_event_hash{0};
@@ -189,12 +192,7 @@ bool SafeDecode(const AggregateHooks& hooks, std::string_view bytes) {
 
 Result<LoadOutcome> RepositoryCore::Load(std::string_view stream, const AggregateHooks& hooks) {
   counters_->loads.fetch_add(1, std::memory_order_relaxed);
-  hooks.reset();
-  auto info = store_.GetStreamInfo(stream);
-  if (!info) return Fail(info.error());
-  if (info->deleted) return Fail(ErrorCode::kStreamDeleted, "stream \"" + std::string(stream) + "\" is deleted");
-  if (!info->exists) return LoadOutcome{};
-  const std::uint64_t head = *info->head_revision;
+  auto count = [](std::atomic<std::uint64_t>& counter) { counter.fetch_add(1, std::memory_order_relaxed); };
 
   struct Candidate {
     std::uint64_t revision = 0;
@@ -204,15 +202,16 @@ Result<LoadOutcome> RepositoryCore::Load(std::string_view stream, const Aggregat
   // Snapshots at or above this revision have been tried (or skipped) already.
   std::optional<std::uint64_t> below;
   for (;;) {
+    hooks.reset();
     std::optional<Candidate> candidate;
     auto listed = store_.ReadSnapshots(stream, [&](const SnapshotView& snapshot) {
       if (below && snapshot.revision >= *below) return true;
-      if (snapshot.schema_version != hooks.schema_version) {
-        counters_->ignored_schema_version.fetch_add(1, std::memory_order_relaxed);
+      if (!snapshot.intact) {
+        count(counters_->ignored_damaged);
         return true;
       }
-      if (snapshot.revision > head) {
-        counters_->ignored_past_head.fetch_add(1, std::memory_order_relaxed);
+      if (snapshot.schema_version != hooks.schema_version) {
+        count(counters_->ignored_schema_version);
         return true;
       }
       candidate = Candidate{snapshot.revision, snapshot.event_hash, std::string(snapshot.state)};
@@ -220,12 +219,23 @@ Result<LoadOutcome> RepositoryCore::Load(std::string_view stream, const Aggregat
     });
     if (!listed) return Fail(listed.error());
 
+    // The head is read after the snapshots, so that a snapshot saved meanwhile
+    // is never mistaken for one past the head.
+    auto info = store_.GetStreamInfo(stream);
+    if (!info) return Fail(info.error());
+    if (info->deleted) return Fail(ErrorCode::kStreamDeleted, "stream \"" + std::string(stream) + "\" is deleted");
+    if (!info->exists) return LoadOutcome{};
+    if (candidate && candidate->revision > *info->head_revision) {
+      count(counters_->ignored_past_head);
+      below = candidate->revision;
+      continue;
+    }
+
     LoadOutcome outcome;
     std::optional<std::uint64_t> from;
     if (candidate) {
       if (!SafeDecode(hooks, candidate->state)) {
-        counters_->ignored_undecodable.fetch_add(1, std::memory_order_relaxed);
-        hooks.reset();
+        count(counters_->ignored_undecodable);
         below = candidate->revision;
         continue;
       }
@@ -246,13 +256,12 @@ Result<LoadOutcome> RepositoryCore::Load(std::string_view stream, const Aggregat
     });
     if (!read) return Fail(read.error());
     if (!hash_matches) {
-      counters_->ignored_event_hash.fetch_add(1, std::memory_order_relaxed);
-      hooks.reset();
+      count(counters_->ignored_event_hash);
       below = candidate->revision;
       continue;
     }
 
-    if (candidate) counters_->loads_from_snapshot.fetch_add(1, std::memory_order_relaxed);
+    if (candidate) count(counters_->loads_from_snapshot);
     counters_->events_folded.fetch_add(outcome.events_folded, std::memory_order_relaxed);
     if (policy_.when_folded_more_than > 0 && outcome.events_folded > policy_.when_folded_more_than) {
       Enqueue(stream, *outcome.revision, hooks);
@@ -324,6 +333,7 @@ SnapshotCounters RepositoryCore::counters() const {
   return {.loads = get(c.loads),
           .loads_from_snapshot = get(c.loads_from_snapshot),
           .events_folded = get(c.events_folded),
+          .ignored_damaged = get(c.ignored_damaged),
           .ignored_schema_version = get(c.ignored_schema_version),
           .ignored_past_head = get(c.ignored_past_head),
           .ignored_event_hash = get(c.ignored_event_hash),

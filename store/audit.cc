@@ -1,4 +1,5 @@
 #include "cairn/audit.h"
+#include "cairn/store.h"
 
 #include <sodium.h>
 
@@ -49,6 +50,33 @@ Hash ChainHash(const Hash& previous, const EventView& event) {
   WriteCanonical(event, [&](std::string_view piece) {
     crypto_generichash_update(&state, reinterpret_cast<const unsigned char*>(piece.data()), piece.size());
   });
+  Hash hash;
+  crypto_generichash_final(&state, hash.data(), hash.size());
+  return hash;
+}
+
+Hash SnapshotChecksum(const SnapshotView& snapshot) {
+  crypto_generichash_state state;
+  crypto_generichash_init(&state, nullptr, 0, 32);
+  auto feed = [&](std::string_view piece) {
+    crypto_generichash_update(&state, reinterpret_cast<const unsigned char*>(piece.data()), piece.size());
+  };
+  auto u64 = [&](std::uint64_t value) {
+    unsigned char be[8];
+    for (int i = 0; i < 8; ++i) be[i] = static_cast<unsigned char>(value >> (56 - 8 * i));
+    feed(std::string_view(reinterpret_cast<const char*>(be), sizeof be));
+  };
+  auto bytes = [&](std::string_view field) {
+    u64(field.size());
+    feed(field);
+  };
+  bytes("cairn.snapshot.v1");
+  bytes(snapshot.stream);
+  u64(snapshot.revision);
+  u64(snapshot.schema_version);
+  feed(std::string_view(reinterpret_cast<const char*>(snapshot.event_hash.data()), snapshot.event_hash.size()));
+  u64(static_cast<std::uint64_t>(snapshot.taken_at_us));
+  bytes(snapshot.state);
   Hash hash;
   crypto_generichash_final(&state, hash.data(), hash.size());
   return hash;

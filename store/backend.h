@@ -71,7 +71,10 @@ class Reader {
   // Visits every stream row (name, state) in name order; return false to stop.
   virtual Status ForEachStream(
       const std::function<bool(std::string_view, const StreamState&)>& visit) = 0;
-  // Visits snapshots as EventStore::ReadSnapshots describes, in one read transaction.
+  // Visits snapshots as EventStore::ReadSnapshots describes, in one read
+  // transaction, with the checksum as stored (the store checks it). A record too
+  // damaged to read is visited with what its key says and the rest left at the
+  // defaults, so that its checksum fails: one bad snapshot never fails a read.
   virtual Result<std::uint64_t> ReadSnapshots(std::string_view stream, const SnapshotVisitor& visit) = 0;
   // A number that changes whenever any connection (in any process) commits;
   // cheap to call. Used by subscriptions to notice other processes' commits.
@@ -89,7 +92,7 @@ class WriteTransaction {
   // Inserts a fully formed event (position, revision, hash already assigned).
   virtual Status InsertEvent(const EventView& event) = 0;
   virtual Status PutStream(std::string_view stream, const StreamState& state) = 0;
-  // Snapshots: stored as given (taken_at_us included), replacing one at the same (stream, revision).
+  // Snapshots: stored as given (taken_at_us and checksum included), replacing one at the same (stream, revision).
   virtual Status PutSnapshot(const SnapshotView& snapshot) = 0;
   // The revisions of `stream`'s snapshots, newest first; of every stream when
   // `stream` is empty (stream-name order, newest first within a stream).

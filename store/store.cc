@@ -280,6 +280,7 @@ class StoreImpl final : public EventStore {
                         .event_hash = snapshot.event_hash,
                         .taken_at_us = NowMicros(),
                         .state = snapshot.state};
+      view.checksum = SnapshotChecksum(view);
       if (auto ok = txn.PutSnapshot(view); !ok) return ok;
       if (keep_newest > 0) {
         auto keys = txn.ListSnapshots(snapshot.stream);
@@ -303,7 +304,11 @@ class StoreImpl final : public EventStore {
     auto reader = LeaseReader();
     if (!reader) return Fail(reader.error());
     // The backend's "every stream" is the empty name, which no stream has.
-    return (*reader)->ReadSnapshots(stream.value_or(""), visit);
+    return (*reader)->ReadSnapshots(stream.value_or(""), [&visit](const SnapshotView& stored) {
+      SnapshotView checked = stored;
+      checked.intact = SnapshotChecksum(stored) == stored.checksum;
+      return visit(checked);
+    });
   }
 
   Result<std::uint64_t> DeleteSnapshots(std::string_view stream, std::optional<std::uint64_t> revision) override {

@@ -313,9 +313,7 @@ class LmdbReader final : public Reader {
                       [&](std::string_view name, std::uint64_t revision, const MDB_val& value) -> Result<bool> {
                         snapshot.stream = name;
                         snapshot.revision = revision;
-                        if (auto ok = lmdb::ReadSnapshotRecord(value, scratch_, snapshot); !ok) {
-                          return Fail(ok.error());
-                        }
+                        lmdb::ReadSnapshotRecord(value, scratch_, snapshot);
                         ++visited;
                         return visit(snapshot);
                       });

@@ -108,11 +108,13 @@ std::size_t SnapshotRecordSize(const SnapshotView& snapshot);
 // Writes that value into `out` (SnapshotRecordSize(snapshot) bytes). When `out`
 // is not 8-byte aligned the message is built in `scratch` and copied.
 Status WriteSnapshotRecord(const SnapshotView& snapshot, void* out, AlignedScratch& scratch);
-// Decodes a `snapshots` value into schema_version, event_hash, taken_at_us and
-// state of `snapshot` (stream and revision are the key's). The state points
-// into `value` when it is 8-byte aligned (large values, on overflow pages), else
-// into `scratch` (valid until its next use). A malformed value is kCorruption.
-Status ReadSnapshotRecord(const MDB_val& value, AlignedScratch& scratch, SnapshotView& snapshot);
+// Decodes a `snapshots` value into schema_version, event_hash, taken_at_us,
+// state and checksum of `snapshot` (stream and revision are the key's). The
+// state points into `value` when it is 8-byte aligned (large values, on
+// overflow pages), else into `scratch` (valid until its next use). A value that
+// does not decode (or a malformed field) leaves those fields at their defaults:
+// its checksum then fails and the store reports it as not intact.
+void ReadSnapshotRecord(const MDB_val& value, AlignedScratch& scratch, SnapshotView& snapshot);
 
 // How many values were copied because they were not 8-byte aligned (process-wide,
 // for tests and docs/lmdb-layout.md's measurements).

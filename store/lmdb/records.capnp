@@ -48,4 +48,5 @@ struct Snapshot {
   eventHash @1 :Data;        # the hash of the event at the key's revision when taken, 32 bytes
   takenAt @2 :Int64;         # microseconds since the Unix epoch, UTC
   state @3 :Data;            # the encoded state, byte-exact (null when empty)
+  checksum @4 :Data;         # 32 bytes: SnapshotChecksum of the key's stream and revision and the fields above
 }

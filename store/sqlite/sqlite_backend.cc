@@ -94,6 +94,7 @@ CREATE TABLE IF NOT EXISTS snapshots (
   event_hash     BLOB NOT NULL,     -- 32 bytes: the hash of the event at revision when taken
   taken_at_us    INTEGER NOT NULL,  -- microseconds since the Unix epoch, UTC
   state          BLOB NOT NULL,     -- the encoded state
+  checksum       BLOB NOT NULL,     -- 32 bytes: SnapshotChecksum of the columns above (cairn/store.h)
   PRIMARY KEY (stream, revision DESC)  -- newest first within a stream: reads need no sort
 );
 )sql";
@@ -297,20 +298,22 @@ class ReadTransaction {
 };
 
 // The snapshot of the current row of a `SELECT stream, revision, schema_version,
-// event_hash, taken_at_us, state`, a view into SQLite's buffers.
-Result<SnapshotView> RowToSnapshot(sqlite3_stmt* stmt) {
+// event_hash, taken_at_us, state, checksum`, a view into SQLite's buffers. A
+// malformed hash or checksum column is left zero: the checksum then fails, and
+// the store reports the snapshot as not intact instead of failing the read.
+SnapshotView RowToSnapshot(sqlite3_stmt* stmt) {
   SnapshotView snapshot;
   snapshot.stream = ColumnBytes(stmt, 0);
   snapshot.revision = static_cast<std::uint64_t>(sqlite3_column_int64(stmt, 1));
   snapshot.schema_version = static_cast<std::uint32_t>(sqlite3_column_int64(stmt, 2));
   std::string_view hash = ColumnBytes(stmt, 3);
-  if (hash.size() != snapshot.event_hash.size()) {
-    return Fail(ErrorCode::kCorruption, "the snapshot of stream \"" + std::string(snapshot.stream) + "\" at revision " +
-                                            std::to_string(snapshot.revision) + " has a malformed event_hash column");
-  }
-  std::memcpy(snapshot.event_hash.data(), hash.data(), hash.size());
+  if (hash.size() == snapshot.event_hash.size()) std::memcpy(snapshot.event_hash.data(), hash.data(), hash.size());
   snapshot.taken_at_us = sqlite3_column_int64(stmt, 4);
   snapshot.state = ColumnBytes(stmt, 5);
+  std::string_view checksum = ColumnBytes(stmt, 6);
+  if (checksum.size() == snapshot.checksum.size()) {
+    std::memcpy(snapshot.checksum.data(), checksum.data(), checksum.size());
+  }
   return snapshot;
 }
 
@@ -432,9 +435,9 @@ class SqliteReader final : public Reader {
     if (!*present) return 0;  // a store older than the table: no snapshots yet
     // Both walk the primary key's (stream, revision DESC) index: no sort, and no state copied into one.
     auto stmt = conn_->Prepare(stream.empty()
-                                   ? "SELECT stream, revision, schema_version, event_hash, taken_at_us, state "
+                                   ? "SELECT stream, revision, schema_version, event_hash, taken_at_us, state, checksum "
                                      "FROM snapshots ORDER BY stream, revision DESC"
-                                   : "SELECT stream, revision, schema_version, event_hash, taken_at_us, state "
+                                   : "SELECT stream, revision, schema_version, event_hash, taken_at_us, state, checksum "
                                      "FROM snapshots WHERE stream = ?1 ORDER BY revision DESC");
     if (!stmt) return Fail(stmt.error());
     Statement query(*stmt);
@@ -444,10 +447,8 @@ class SqliteReader final : public Reader {
       auto step = query.Next(conn_->db(), "reading snapshots");
       if (!step) return Fail(step.error());
       if (*step == Statement::Step::kDone) return visited;
-      auto snapshot = RowToSnapshot(query.get());
-      if (!snapshot) return Fail(snapshot.error());
       ++visited;
-      if (!visit(*snapshot)) return visited;
+      if (!visit(RowToSnapshot(query.get()))) return visited;
     }
   }
 
@@ -564,10 +565,11 @@ class SqliteWriteTransaction final : public WriteTransaction {
   // adds it to an older store when it opens it writable.
   Status PutSnapshot(const SnapshotView& snapshot) override {
     auto stmt = conn_->Prepare(
-        "INSERT INTO snapshots (stream, revision, schema_version, event_hash, taken_at_us, state) "
-        "VALUES (?1, ?2, ?3, ?4, ?5, ?6) "
+        "INSERT INTO snapshots (stream, revision, schema_version, event_hash, taken_at_us, state, checksum) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) "
         "ON CONFLICT (stream, revision) DO UPDATE SET schema_version = excluded.schema_version, "
-        "event_hash = excluded.event_hash, taken_at_us = excluded.taken_at_us, state = excluded.state");
+        "event_hash = excluded.event_hash, taken_at_us = excluded.taken_at_us, state = excluded.state, "
+        "checksum = excluded.checksum");
     if (!stmt) return Fail(stmt.error());
     Statement upsert(*stmt);
     upsert.BindText(1, snapshot.stream);
@@ -577,6 +579,8 @@ class SqliteWriteTransaction final : public WriteTransaction {
                                         snapshot.event_hash.size()));
     upsert.Bind(5, snapshot.taken_at_us);
     upsert.BindBlob(6, snapshot.state);
+    upsert.BindBlob(7, std::string_view(reinterpret_cast<const char*>(snapshot.checksum.data()),
+                                        snapshot.checksum.size()));
     auto step = upsert.Next(conn_->db(), "writing a snapshot");
     if (!step) return Fail(step.error());
     return {};

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "conformance.h"
+#include "tamper.h"
 
 namespace cairn_test {
 namespace {
@@ -30,6 +31,7 @@ struct StoredSnapshot {
   cairn::Hash event_hash{};
   std::int64_t taken_at_us = 0;
   std::string state;
+  bool intact = true;
 
   bool operator==(const StoredSnapshot&) const = default;
 };
@@ -49,7 +51,8 @@ std::vector<StoredSnapshot> ReadAll(cairn::EventStore& store, std::optional<std:
                          .schema_version = view.schema_version,
                          .event_hash = view.event_hash,
                          .taken_at_us = view.taken_at_us,
-                         .state = std::string(view.state)});
+                         .state = std::string(view.state),
+                         .intact = view.intact});
     return true;
   });
   CAIRN_REQUIRE_OK(read);
@@ -165,6 +168,7 @@ TEST_CASE("a snapshot round-trips every field", "[snapshots]") {
   CHECK(read[0].event_hash == hash);
   CHECK(read[0].state == saved.state);
   CHECK(read[0].state.size() == 15);
+  CHECK(read[0].intact);
   // taken_at is the store's clock at the save, not anything the caller sent.
   CHECK(read[0].taken_at_us != 0);
   CHECK(read[0].taken_at_us >= before - 1'000'000);
@@ -616,6 +620,34 @@ TEST_CASE("a store created before snapshots existed opens, reads none and can sa
     RequireGapFreeLog(*store);
     CHECK(RequireVerifyOk(*store).events_checked == 9);
   }
+}
+
+TEST_CASE("a damaged snapshot reads as not intact, the others as intact", "[snapshots][damage]") {
+  TestStore store;
+  MakeStream(*store, "order-1", 3);
+  MakeStream(*store, "order-2", 3);
+  CAIRN_REQUIRE_OK(store->SaveSnapshot(Snapshot("order-1", 1, "state of order-1 at 1: MARKER-ONE")));
+  CAIRN_REQUIRE_OK(store->SaveSnapshot(Snapshot("order-1", 2, "state of order-1 at 2: MARKER-TWO")));
+  CAIRN_REQUIRE_OK(store->SaveSnapshot(Snapshot("order-2", 2, "state of order-2 at 2: MARKER-THREE")));
+  const std::string path = store.path();
+  store.Close();
+  CAIRN_REQUIRE_OK(cairn_test::TamperDamageSnapshot(path, "MARKER-TWO"));
+  store.Reopen();
+
+  const auto read = ReadAll(*store);
+  REQUIRE(read.size() == 3);
+  CHECK(read[0].revision == 2);
+  CHECK_FALSE(read[0].intact);  // the damaged one: its state no longer matches its checksum
+  CHECK(read[0].state != "state of order-1 at 2: MARKER-TWO");
+  CHECK(read[1].intact);
+  CHECK(read[1].state == "state of order-1 at 1: MARKER-ONE");
+  CHECK(read[2].intact);
+  // Damage never fails a read, and the log is untouched.
+  RequireVerifyOk(*store);
+
+  // Saving it again makes it whole.
+  CAIRN_REQUIRE_OK(store->SaveSnapshot(Snapshot("order-1", 2, "state of order-1 at 2, again")));
+  CHECK(ReadAll(*store, "order-1")[0].intact);
 }
 
 }  // namespace

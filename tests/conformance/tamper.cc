@@ -201,8 +201,9 @@ cairn::Status LmdbFailure(int rc, const std::string& what) {
 }
 
 // Opens the LMDB store at `path` behind cairn's back and runs `body` on its
-// events sub-database in one write transaction, committed when `body` succeeds.
-cairn::Status WithLmdbEvents(const std::string& path, const std::function<cairn::Status(MDB_txn*, MDB_dbi)>& body) {
+// sub-database `name` in one write transaction, committed when `body` succeeds.
+cairn::Status WithLmdbDatabase(const std::string& path, const char* name,
+                               const std::function<cairn::Status(MDB_txn*, MDB_dbi)>& body) {
   MDB_env* raw = nullptr;
   if (int rc = mdb_env_create(&raw); rc != MDB_SUCCESS) return LmdbFailure(rc, "mdb_env_create");
   LmdbEnvHandle env(raw);  // closed even when the open fails
@@ -212,17 +213,81 @@ cairn::Status WithLmdbEvents(const std::string& path, const std::function<cairn:
   }
   MDB_txn* txn = nullptr;
   if (int rc = mdb_txn_begin(raw, nullptr, 0, &txn); rc != MDB_SUCCESS) return LmdbFailure(rc, "begin");
-  MDB_dbi events = 0;
-  if (int rc = mdb_dbi_open(txn, "events", 0, &events); rc != MDB_SUCCESS) {
+  MDB_dbi dbi = 0;
+  if (int rc = mdb_dbi_open(txn, name, 0, &dbi); rc != MDB_SUCCESS) {
     mdb_txn_abort(txn);
-    return LmdbFailure(rc, "open the events sub-database");
+    return LmdbFailure(rc, std::string("open the ") + name + " sub-database");
   }
-  if (auto changed = body(txn, events); !changed) {
+  if (auto changed = body(txn, dbi); !changed) {
     mdb_txn_abort(txn);
     return changed;
   }
   if (int rc = mdb_txn_commit(txn); rc != MDB_SUCCESS) return LmdbFailure(rc, "commit");
   return {};
+}
+
+cairn::Status WithLmdbEvents(const std::string& path, const std::function<cairn::Status(MDB_txn*, MDB_dbi)>& body) {
+  return WithLmdbDatabase(path, "events", body);
+}
+
+// Flips one byte inside the first occurrence of `marker` in `bytes`; false when it is not there.
+bool FlipInside(std::string& bytes, std::string_view marker) {
+  auto at = bytes.find(marker);
+  if (at == std::string::npos) return false;
+  bytes[at + marker.size() / 2] ^= 0x01;
+  return true;
+}
+
+cairn::Status SqliteDamageSnapshot(const std::string& path, std::string_view marker) {
+  sqlite3* raw = nullptr;
+  int rc = sqlite3_open_v2(path.c_str(), &raw, SQLITE_OPEN_READWRITE, nullptr);
+  SqliteHandle db(raw);
+  if (rc != SQLITE_OK) return SqliteError(raw, "open " + path);
+  sqlite3_stmt* select = nullptr;
+  if (sqlite3_prepare_v2(raw, "SELECT rowid, state FROM snapshots", -1, &select, nullptr) != SQLITE_OK) {
+    return SqliteError(raw, "select snapshots");
+  }
+  Statement selecting(select);
+  while (sqlite3_step(select) == SQLITE_ROW) {
+    std::string state(static_cast<const char*>(sqlite3_column_blob(select, 1)),
+                      static_cast<std::size_t>(sqlite3_column_bytes(select, 1)));
+    if (!FlipInside(state, marker)) continue;
+    const std::int64_t rowid = sqlite3_column_int64(select, 0);
+    selecting.reset();
+    sqlite3_stmt* update = nullptr;
+    if (sqlite3_prepare_v2(raw, "UPDATE snapshots SET state = ?1 WHERE rowid = ?2", -1, &update, nullptr) != SQLITE_OK) {
+      return SqliteError(raw, "update snapshots");
+    }
+    Statement updating(update);
+    sqlite3_bind_blob(update, 1, state.data(), static_cast<int>(state.size()), SQLITE_TRANSIENT);
+    sqlite3_bind_int64(update, 2, rowid);
+    if (sqlite3_step(update) != SQLITE_DONE) return SqliteError(raw, "update snapshots");
+    return {};
+  }
+  return cairn::Fail(ErrorCode::kNotFound, "no snapshot state holds the marker");
+}
+
+cairn::Status LmdbDamageSnapshot(const std::string& path, std::string_view marker) {
+  return WithLmdbDatabase(path, "snapshots", [&](MDB_txn* txn, MDB_dbi snapshots) -> cairn::Status {
+    MDB_cursor* cursor = nullptr;
+    if (int rc = mdb_cursor_open(txn, snapshots, &cursor); rc != MDB_SUCCESS) return LmdbFailure(rc, "cursor");
+    MDB_val key, value;
+    for (int rc = mdb_cursor_get(cursor, &key, &value, MDB_FIRST); rc == MDB_SUCCESS;
+         rc = mdb_cursor_get(cursor, &key, &value, MDB_NEXT)) {
+      std::string record(static_cast<const char*>(value.mv_data), value.mv_size);
+      if (!FlipInside(record, marker)) continue;
+      std::string key_bytes(static_cast<const char*>(key.mv_data), key.mv_size);
+      mdb_cursor_close(cursor);
+      MDB_val put_key{key_bytes.size(), key_bytes.data()};
+      MDB_val put_value{record.size(), record.data()};
+      if (int put = mdb_put(txn, snapshots, &put_key, &put_value, 0); put != MDB_SUCCESS) {
+        return LmdbFailure(put, "put the damaged snapshot");
+      }
+      return {};
+    }
+    mdb_cursor_close(cursor);
+    return cairn::Fail(ErrorCode::kNotFound, "no snapshot record holds the marker");
+  });
 }
 
 struct PositionKey {
@@ -382,6 +447,14 @@ cairn::Status TamperDeleteEvent(const std::string& path, std::uint64_t position)
   switch (TestBackend()) {
     case cairn::BackendKind::kSqlite: return SqliteDeleteEvent(path, position);
     case cairn::BackendKind::kLmdb: return LmdbDeleteEvent(path, position);
+    default: return NotImplemented();
+  }
+}
+
+cairn::Status TamperDamageSnapshot(const std::string& path, std::string_view marker) {
+  switch (TestBackend()) {
+    case cairn::BackendKind::kSqlite: return SqliteDamageSnapshot(path, marker);
+    case cairn::BackendKind::kLmdb: return LmdbDamageSnapshot(path, marker);
     default: return NotImplemented();
   }
 }

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "cairn/status.h"
 
@@ -35,6 +36,9 @@ cairn::Status TamperModifyEvent(const std::string& path, std::uint64_t position,
 cairn::Status TamperDeleteEvent(const std::string& path, std::uint64_t position);
 // Exchanges the data of the events at positions `a` and `b`.
 cairn::Status TamperSwapData(const std::string& path, std::uint64_t a, std::uint64_t b);
+// Flips one bit inside `marker` in the stored state of the snapshot whose state
+// holds it, leaving the stored checksum as it was (a damaged record).
+cairn::Status TamperDamageSnapshot(const std::string& path, std::string_view marker);
 
 // Holds the store's write lock, as a writer in another process would, until destroyed.
 class ExternalWriteLock {

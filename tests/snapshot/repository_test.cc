@@ -1,6 +1,7 @@
 // The aggregate repository on the backend under test: loads equal full folds,
 // bad snapshots are never trusted, policies fire when they should, snapshot
 // write failures never reach the save that triggered them.
+#include <algorithm>
 #include <atomic>
 #include <charconv>
 #include <cstdint>
@@ -137,6 +138,7 @@ class FaultyStore final : public cairn::EventStore {
 
   std::atomic<bool> fail_snapshot_writes{false};
   std::vector<cairn::SnapshotData> injected;  // visited before the real ones
+  std::vector<std::uint64_t> damaged;         // real ones at these revisions read as not intact
 
   cairn::Result<cairn::AppendResult> Append(std::string_view stream, cairn::ExpectedRevision expected,
                                             std::span<const cairn::EventData> events) override {
@@ -187,7 +189,11 @@ class FaultyStore final : public cairn::EventStore {
         return visited;
       }
     }
-    auto real = inner_.ReadSnapshots(stream, visit);
+    auto real = inner_.ReadSnapshots(stream, [&](const cairn::SnapshotView& snapshot) {
+      cairn::SnapshotView view = snapshot;
+      if (std::find(damaged.begin(), damaged.end(), view.revision) != damaged.end()) view.intact = false;
+      return visit(view);
+    });
     if (!real) return real;
     return visited + *real;
   }
@@ -335,6 +341,23 @@ TEST_CASE("a snapshot whose bytes do not decode is ignored, even when decoding t
   CHECK(loaded->events_folded == 30);
   CHECK(loaded->state == FullFold(*store, "tally-1"));
   CHECK(repository.counters().ignored_undecodable == 2);
+}
+
+TEST_CASE("a damaged snapshot (its checksum fails) is ignored", "[snapshot]") {
+  TestStore store;
+  AppendRaw(*store, "tally-1", 30);
+  SaveTrueSnapshot(*store, "tally-1", 9);
+  SaveTrueSnapshot(*store, "tally-1", 19);
+  FaultyStore faulty(*store);
+  faulty.damaged = {19};
+  cairn::Repository<Agg> repository(faulty);
+  auto loaded = repository.Load("tally-1");
+  CAIRN_REQUIRE_OK(loaded);
+  CHECK(loaded->snapshot_revision == 9u);
+  CHECK(loaded->state == FullFold(*store, "tally-1"));
+  CHECK(repository.counters().ignored_damaged == 1);
+  cairn::SnapshotView damaged{.stream = "tally-1", .revision = 19, .intact = false};
+  CHECK(cairn::CheckSnapshot(*store, damaged) == cairn::SnapshotProblem::kDamaged);
 }
 
 TEST_CASE("a snapshot past the stream's head is ignored", "[snapshot]") {

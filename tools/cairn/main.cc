@@ -257,7 +257,7 @@ int Main(int argc, char** argv) {
   CLI::App* snapshot_list = snapshot->add_subcommand("list", "List snapshots: of one stream, or of every stream");
   AddOptionalString(snapshot_list, "stream", snapshot_list_command.stream, "Only this stream's snapshots");
   snapshot_list->add_flag("--check", snapshot_list_command.check,
-                          "Also check each against its stream: adds problem (none, past-head or event-hash)");
+                          "Also check each against its stream: adds problem (none, damaged, past-head or event-hash)");
   snapshot_list->footer(Footer(
       "One object per snapshot, by stream name, each stream's newest first: stream, revision,\n"
       "schema_version, state_bytes, taken_at, event_hash (and problem with --check). --check finds\n"

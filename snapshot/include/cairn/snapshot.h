@@ -18,7 +18,8 @@
 //   auto saved = accounts.Save(*account, {{.type = "account.credited.v1", .data = R"({"amount":5})"}});
 //   if (!saved && saved.error().code() == cairn::ErrorCode::kConflict) { /* load again, decide again */ }
 //
-// Snapshots are derived data. One is never trusted unless its schema version is
+// Snapshots are derived data. One is never trusted unless its checksum holds
+// (SnapshotView::intact), its schema version is
 // the aggregate's, its revision is not past the stream's head, the hash it
 // recorded is the hash of the stream's event at its revision (so the events it
 // summarises are the ones in the log), and its bytes decode. Otherwise it is
@@ -89,6 +90,7 @@ struct SnapshotPolicy {
 // Why a snapshot was not trusted.
 enum class SnapshotProblem : std::uint8_t {
   kNone = 0,
+  kDamaged,        // its stored checksum does not match its fields (SnapshotView::intact)
   kSchemaVersion,  // written by another version of the aggregate's encoding
   kPastHead,       // its revision is past the stream's head revision
   kEventHash,      // the stream's event at its revision has another hash (or is gone)
@@ -97,9 +99,10 @@ enum class SnapshotProblem : std::uint8_t {
 std::string_view SnapshotProblemName(SnapshotProblem problem);  // "schema-version", …
 
 // Checks what can be checked without the aggregate's code: that `snapshot` is
-// not past its stream's head and that its event hash matches the stream's
-// event at its revision. kNone, kPastHead or kEventHash; errors are for failing
-// to read (kNotFound / kStreamDeleted for a missing / tombstoned stream).
+// intact, not past its stream's head and that its event hash matches the
+// stream's event at its revision. kNone, kDamaged, kPastHead or kEventHash;
+// errors are for failing to read (kNotFound / kStreamDeleted for a missing /
+// tombstoned stream).
 Result<SnapshotProblem> CheckSnapshot(EventStore& store, const SnapshotView& snapshot);
 
 // What the repository did, since it was made. Counters only grow.
@@ -107,6 +110,7 @@ struct SnapshotCounters {
   std::uint64_t loads = 0;
   std::uint64_t loads_from_snapshot = 0;
   std::uint64_t events_folded = 0;       // by loads, after their snapshot
+  std::uint64_t ignored_damaged = 0;
   std::uint64_t ignored_schema_version = 0;
   std::uint64_t ignored_past_head = 0;
   std::uint64_t ignored_event_hash = 0;

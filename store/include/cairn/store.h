@@ -177,7 +177,19 @@ struct SnapshotView {
   Hash event_hash{};                 // the hash of the event at `revision` when it was taken
   std::int64_t taken_at_us = 0;      // set by the store when saved
   std::string_view state;            // the encoded state
+  // SnapshotChecksum of the fields above, computed by the store when saved.
+  Hash checksum{};
+  // On reads: the stored checksum matches the stored fields. False when the
+  // record was damaged (a flipped bit, a torn copy, a malformed record) or
+  // edited without recomputing it — a check against accidents, not an attacker
+  // who can write the file: snapshots are not on the audit chain.
+  bool intact = true;
 };
+
+// BLAKE2b-256 over "cairn.snapshot.v1" and the snapshot's stream, revision,
+// schema version, event hash, taken_at_us and state (lengths and integers
+// big-endian, as in the audit chain's canonical bytes).
+Hash SnapshotChecksum(const SnapshotView& snapshot);
 
 // Receives each snapshot of a read; return true to continue. The view is valid only during the call.
 using SnapshotVisitor = std::function<bool(const SnapshotView&)>;
