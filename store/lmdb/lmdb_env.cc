@@ -393,9 +393,15 @@ Status CheckDataFileHeader(const std::string& path) {
   if (read_at(0, page, sizeof page)) first = parse(page, &page_size);
   const bool page_size_ok = page_size >= 512 && page_size <= 65536 && (page_size & (page_size - 1)) == 0;
   if (first.valid && page_size_ok && read_at(page_size, page, sizeof page)) second = parse(page, nullptr);
+  // The size is taken after the meta pages were read: a writer in another
+  // process may commit meanwhile, and its meta page may then point into pages
+  // it added to the file. The file only grows, so a size taken later covers them.
+  struct stat after {};
+  const bool sized = ::fstat(fd, &after) == 0;
   ::close(fd);
+  if (!sized) return Fail(ErrorCode::kIOError, "cannot read " + path + ": " + std::strerror(errno));
   if (!first.valid || !page_size_ok) return refuse("not an LMDB environment");
-  const auto file_size = static_cast<std::uint64_t>(st.st_size);
+  const auto file_size = static_cast<std::uint64_t>(after.st_size);
   if (file_size < 2ull * page_size) return refuse("a truncated LMDB environment");
   // LMDB uses the meta page with the newer transaction; its pages must all be in the file.
   const Meta& current = second.valid && second.txnid > first.txnid ? second : first;
