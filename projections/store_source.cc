@@ -20,13 +20,15 @@ class StoreEventSource final : public EventSource {
     return store_.Subscribe({.after_position = after_position});
   }
 
-  // The store filters by one category (with its category index); a projection
-  // of exactly one category and every type lets it. Everything else is filtered
-  // by the runner.
+  // The store filters by at most one category (with its category index) and a
+  // list of types; a projection of several categories is filtered by the runner.
   Result<std::unique_ptr<Subscription>> SubscribeMatching(std::uint64_t after_position,
                                                           const ProjectionFilter& filter) override {
     SubscribeOptions options{.after_position = after_position};
-    if (filter.categories.size() == 1 && filter.event_types.empty()) options.filter.category = filter.categories.front();
+    if (filter.categories.size() <= 1) {
+      if (!filter.categories.empty()) options.filter.category = filter.categories.front();
+      options.filter.types = filter.event_types;
+    }
     return store_.Subscribe(options);
   }
 
