@@ -8,8 +8,8 @@
 //
 // Each run gets stdin from a file and writes stdout/stderr to files in the
 // test's directory, so no pipe can fill up and deadlock. The child's
-// environment is ours without CAIRN_STORE (tests stay hermetic) plus whatever
-// the test adds.
+// environment is ours without CAIRN_STORE and CAIRN_READ_MODEL (tests stay
+// hermetic) plus whatever the test adds.
 #pragma once
 
 #include <fcntl.h>
@@ -92,7 +92,8 @@ inline CliRun RunCairn(const TempDir& dir, const std::vector<std::string>& args,
 
   std::vector<std::string> env;
   for (char** entry = environ; *entry != nullptr; ++entry) {
-    if (!std::string_view(*entry).starts_with("CAIRN_STORE=")) env.emplace_back(*entry);
+    const std::string_view name(*entry);
+    if (!name.starts_with("CAIRN_STORE=") && !name.starts_with("CAIRN_READ_MODEL=")) env.emplace_back(*entry);
   }
   env.insert(env.end(), options.extra_env.begin(), options.extra_env.end());
   std::vector<char*> envp;

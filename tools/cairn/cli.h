@@ -21,7 +21,7 @@ namespace cairn::cli {
 enum ExitCode : int {
   kExitOk = 0,
   kExitError = 1,           // the store refused the request or failed (see the message)
-  kExitUsage = 2,           // the command line (or a batch line) could not be understood
+  kExitUsage = 2,           // the command line (or a batch line, a projection file) could not be understood
   kExitConflict = 3,        // expected revision did not match (ErrorCode::kConflict)
   kExitVerifyFailed = 4,    // `cairn verify` found the log damaged or tampered with
 };
@@ -31,9 +31,10 @@ inline constexpr std::string_view kExitCodeHelp =
     "Exit codes:\n"
     "  0  success\n"
     "  1  error: the store refused or failed (missing/deleted stream, invalid stream name or\n"
-    "     type, oversized event, busy, I/O, not a cairn store, ...)\n"
+    "     type, oversized event, busy, I/O, not a cairn store, not a read model, a failed\n"
+    "     projection, ...)\n"
     "  2  usage error: unknown option, bad --expect/--id/--from value, malformed JSON argument,\n"
-    "     malformed batch line\n"
+    "     malformed batch line, projection file not understood\n"
     "  3  concurrency conflict: the stream was not at the expected revision\n"
     "  4  verification failed: the audit chain or the log's invariants are broken\n";
 

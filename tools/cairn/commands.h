@@ -84,6 +84,29 @@ struct SnapshotPruneCommand {
   std::uint64_t keep = 0;             // the newest snapshots to keep per stream
 };
 
+// cairn projection run|rebuild|status|parked. read_model is --read-model or
+// $CAIRN_READ_MODEL; empty when neither was given (a usage error).
+struct ProjectionRunCommand {
+  std::vector<std::string> files;  // SQL projection files
+  std::string read_model;
+  bool follow = false;  // run live until SIGINT/SIGTERM instead of up to the head
+};
+
+struct ProjectionRebuildCommand {
+  std::string file;  // the SQL projection to rebuild
+  std::string read_model;
+};
+
+struct ProjectionStatusCommand {
+  std::string read_model;
+};
+
+struct ProjectionParkedCommand {
+  std::string read_model;
+  std::optional<std::string> projection;  // only this projection's parked events
+  std::vector<std::string> retry_files;   // --retry: retry the parked events of these projections
+};
+
 CliStatus RunInit(const GlobalOptions& global, const InitCommand& command);
 CliStatus RunAppend(const GlobalOptions& global, const AppendCommand& command);
 CliStatus RunDelete(const GlobalOptions& global, const DeleteCommand& command);
@@ -99,6 +122,11 @@ CliStatus RunSnapshotList(const GlobalOptions& global, const SnapshotListCommand
 CliStatus RunSnapshotShow(const GlobalOptions& global, const SnapshotShowCommand& command);
 CliStatus RunSnapshotDelete(const GlobalOptions& global, const SnapshotDeleteCommand& command);
 CliStatus RunSnapshotPrune(const GlobalOptions& global, const SnapshotPruneCommand& command);
+// projection_commands.cc
+CliStatus RunProjectionRun(const GlobalOptions& global, const ProjectionRunCommand& command);
+CliStatus RunProjectionRebuild(const GlobalOptions& global, const ProjectionRebuildCommand& command);
+CliStatus RunProjectionStatus(const GlobalOptions& global, const ProjectionStatusCommand& command);
+CliStatus RunProjectionParked(const GlobalOptions& global, const ProjectionParkedCommand& command);
 
 // Adds an append (or delete) result to `record`:
 // "stream", "first_revision", "last_revision", "first_position", "last_position", "already_committed".

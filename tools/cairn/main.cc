@@ -66,7 +66,8 @@ CLI::Option* AddTypes(CLI::App* app, std::vector<std::string>& types, const std:
 }
 
 int Main(int argc, char** argv) {
-  CLI::App app{"cairn: create, write, read, replay, audit, export and import a cairn event store; manage snapshots.",
+  CLI::App app{"cairn: create, write, read, replay, audit, export and import a cairn event store; manage snapshots;\n"
+               "run projections into read models.",
                "cairn"};
   app.set_version_flag("--version", CAIRN_VERSION);
   app.require_subcommand(1);
@@ -309,6 +310,103 @@ int Main(int argc, char** argv) {
                                 "  cairn snapshot prune --keep 3\n"
                                 "  cairn snapshot prune --keep 0 order-42\n"));
 
+  // projection run|rebuild|status|parked
+  CLI::App* projection = app.add_subcommand("projection", "Run SQL projections into a read model; show their status");
+  projection->require_subcommand(1);
+  projection->footer(Footer(
+      "A projection folds the events it is interested in into a read model, a SQLite database of its\n"
+      "own (never the store's file). A SQL projection file declares the model's tables and, per event\n"
+      "type, the SQL that applies an event (docs/sql-projections.md). Every event takes effect exactly\n"
+      "once: the checkpoint is written in the same read-model transaction. A projection whose version\n"
+      "changed is rebuilt into a shadow while the old model keeps serving readers, then swapped in.\n"
+      "--read-model PATH (or $CAIRN_READ_MODEL) names the read model; the store is --store as usual.\n"
+      "A projection file that is not understood exits with 2, with its FILE:LINE.",
+      "  cairn projection run customer_totals.toml --read-model read-model.db\n"
+      "  cairn projection run customer_totals.toml --read-model read-model.db --follow\n"
+      "  cairn projection status --read-model read-model.db --format table\n"
+      "  cairn projection parked --read-model read-model.db\n"));
+  // Every projection subcommand takes the read model.
+  auto add_read_model = [](CLI::App* sub, std::string& target) {
+    return sub->add_option("--read-model", target, "The read-model database: a SQLite file of its own, never the store")
+        ->envname("CAIRN_READ_MODEL")
+        ->type_name("PATH");
+  };
+
+  ProjectionRunCommand projection_run_command;
+  CLI::App* projection_run =
+      projection->add_subcommand("run", "Run SQL projections up to the store's head (or live with --follow)");
+  projection_run->add_option("files", projection_run_command.files, "SQL projection files (.toml)")
+      ->required()
+      ->type_name("FILE");
+  add_read_model(projection_run, projection_run_command.read_model);
+  projection_run->add_flag("--follow", projection_run_command.follow,
+                           "Keep applying new events as they are committed, until SIGINT/SIGTERM (exit 0)");
+  projection_run->footer(Footer(
+      "Loads and checks every file first (one that is not understood exits with 2: FILE:LINE: what is\n"
+      "wrong), opens the store and the read model (created when missing), then applies the events each\n"
+      "projection has not processed yet, up to the store's head as of the start, and exits; a\n"
+      "projection whose version changed (or that is new) is first rebuilt from the start of the log\n"
+      "and swapped in. With --follow it goes on with new commits until SIGINT/SIGTERM.\n"
+      "At the end it prints one object per projection: name, version, state, position,\n"
+      "rebuilding_version, rebuild_position, head_position, lag_events, lag_seconds, events_per_second,\n"
+      "parked, last_error. A handler that keeps failing parks its event (see `projection parked`), or,\n"
+      "with on_failure = \"stop\", stops its projection: exit 1 with its error. Progress goes to stderr\n"
+      "when it is a terminal. Without --follow, SIGINT/SIGTERM stop after the current batch (exit 1).",
+      "  cairn projection run customer_totals.toml --read-model read-model.db\n"
+      "  CAIRN_READ_MODEL=read-model.db cairn projection run a.toml b.toml --follow\n"));
+
+  ProjectionRebuildCommand projection_rebuild_command;
+  CLI::App* projection_rebuild = projection->add_subcommand(
+      "rebuild", "Rebuild a projection's read model from the start of the log, then swap it in");
+  projection_rebuild->add_option("file", projection_rebuild_command.file, "SQL projection file (.toml)")
+      ->required()
+      ->type_name("FILE");
+  add_read_model(projection_rebuild, projection_rebuild_command.read_model);
+  projection_rebuild->footer(Footer(
+      "Builds the projection into a shadow database beside the read model, from position 1 up to the\n"
+      "store's head, while the current model keeps serving readers; then swaps the shadow's tables in\n"
+      "in one transaction. Raising the file's version does the same at the next `projection run`.\n"
+      "Interrupted (SIGINT/SIGTERM, exit 1), the next run or rebuild resumes the shadow. Prints the\n"
+      "projection's status as `run` does.",
+      "  cairn projection rebuild customer_totals.toml --read-model read-model.db\n"));
+
+  ProjectionStatusCommand projection_status_command;
+  CLI::App* projection_status =
+      projection->add_subcommand("status", "Show each projection's version, state, checkpoint and lag");
+  add_read_model(projection_status, projection_status_command.read_model);
+  projection_status->footer(Footer(
+      "Reads what the read model recorded (it runs nothing): one object per projection with run's\n"
+      "fields. head_position, lag_events and lag_seconds come from the store (--store) when it exists,\n"
+      "else they are null; events_per_second is null (only a running projection measures it). The\n"
+      "state is the one last recorded: a projection killed while live still reads \"live\".",
+      "  cairn projection status --read-model read-model.db\n"
+      "  cairn projection status --read-model read-model.db --format table\n"));
+
+  ProjectionParkedCommand projection_parked_command;
+  CLI::App* projection_parked =
+      projection->add_subcommand("parked", "List the events projections parked, or retry them");
+  add_read_model(projection_parked, projection_parked_command.read_model);
+  CLI::Option* parked_projection = AddOptionalString(projection_parked, "--projection",
+                                                     projection_parked_command.projection,
+                                                     "Only this projection's parked events")
+                                       ->type_name("NAME");
+  CLI::Option* parked_retry =
+      projection_parked
+          ->add_option("--retry", projection_parked_command.retry_files,
+                       "Retry the parked events of the projections in these files (their handlers are needed)")
+          ->type_name("FILE");
+  parked_retry->excludes(parked_projection);
+  projection_parked->footer(Footer(
+      "Lists one object per parked event, by projection and position: projection, position, stream,\n"
+      "revision, type, attempts, parked_at, error. An event is parked when its handler still fails after\n"
+      "max_attempts tries; the projection went on without it. Fix the cause (the file's SQL, keeping\n"
+      "its version, or what the statement depends on), then --retry applies each parked event of those\n"
+      "projections again, oldest first: a success removes it, a failure records its new error. It\n"
+      "prints {\"projection\",\"retried\",\"succeeded\",\"failed\"} per projection and exits with 1\n"
+      "when an event still fails. Do not retry while `projection run --follow` runs the projection.",
+      "  cairn projection parked --read-model read-model.db --format table\n"
+      "  cairn projection parked --read-model read-model.db --retry customer_totals.toml\n"));
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {
@@ -350,6 +448,14 @@ int Main(int argc, char** argv) {
     status = RunSnapshotDelete(global, snapshot_delete_command);
   } else if (snapshot_prune->parsed()) {
     status = RunSnapshotPrune(global, snapshot_prune_command);
+  } else if (projection_run->parsed()) {
+    status = RunProjectionRun(global, projection_run_command);
+  } else if (projection_rebuild->parsed()) {
+    status = RunProjectionRebuild(global, projection_rebuild_command);
+  } else if (projection_status->parsed()) {
+    status = RunProjectionStatus(global, projection_status_command);
+  } else if (projection_parked->parsed()) {
+    status = RunProjectionParked(global, projection_parked_command);
   }
 
   // A full disk or a closed pipe must not pass for success.

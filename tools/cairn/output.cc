@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 
 #include <fmt/format.h>
@@ -270,6 +271,18 @@ Record& Record::Add(std::string_view key, std::string_view value) {
 
 Record& Record::AddNull(std::string_view key) {
   fields_.push_back({std::string(key), "null", "-"});
+  return *this;
+}
+
+Record& Record::AddReal(std::string_view key, double value, int decimals) {
+  if (!std::isfinite(value)) return AddNull(key);
+  std::string text = fmt::format("{:.{}f}", value, std::max(decimals, 0));
+  if (text.find('.') != std::string::npos) {
+    while (text.ends_with('0')) text.pop_back();
+    if (text.ends_with('.')) text.pop_back();
+  }
+  if (text == "-0") text = "0";
+  fields_.push_back({std::string(key), text, text});
   return *this;
 }
 
