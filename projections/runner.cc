@@ -492,7 +492,7 @@ class RunnerImpl final : public ProjectionRunner {
     {
       std::lock_guard status_lock(worker.status_mutex);
       worker.status.state = reached ? ProjectionState::kStopped : ProjectionState::kFailed;
-      if (!reached) worker.status.last_error = reached.error().ToString();
+      if (!reached) worker.status.last_error = reached.error().message();
     }
     std::lock_guard lock(mutex_);
     worker.result = reached ? Status() : Status(Fail(reached.error()));
@@ -514,7 +514,7 @@ class RunnerImpl final : public ProjectionRunner {
     if (reached) {
       (void)model.WriteState(ProjectionStateName(ProjectionState::kStopped), worker.LastError());
     } else {
-      (void)model.WriteState(ProjectionStateName(ProjectionState::kFailed), reached.error().ToString());
+      (void)model.WriteState(ProjectionStateName(ProjectionState::kFailed), reached.error().message());
     }
     return reached;
   }
@@ -934,8 +934,15 @@ Result<RetryParkedReport> RunnerImpl::RetryParked(std::string_view name) {
   }
   auto count = CountParked(model.db(), projection.name);
   if (count) {
-    std::lock_guard status_lock(worker->status_mutex);
-    worker->status.parked = *count;
+    {
+      std::lock_guard status_lock(worker->status_mutex);
+      worker->status.parked = *count;
+    }
+    // Every parked event applied: the failure they recorded is no longer current.
+    if (*count == 0 && report.succeeded > 0) {
+      worker->SetLastError("");
+      if (auto ok = model.WriteState(state, ""); !ok) return Fail(ok.error());
+    }
   }
   return report;
 }
