@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The cairn tour: appends, a concurrency conflict, an idempotent retry, a replay,
 # a tombstone, an audit and a move to LMDB — on the embedded SQLite default, with the cairn CLI —
-# then an aggregate loaded through snapshots (examples/bank_account) and `cairn snapshot`.
+# then an aggregate loaded through snapshots (examples/bank_account) and `cairn snapshot`,
+# and a read model built by a SQL projection (`cairn projection`).
 # Usage: examples/demo.sh [PATH-TO-cairn [PATH-TO-bank_account]]
 # (bank_account defaults to examples/bank_account/bank_account in cairn's build tree.)
 #
@@ -120,5 +121,27 @@ step --expect '^balance: +300\.00$' --expect '^loaded from: +snapshot at revisio
 step --expect '"deleted":1' "Keep only each stream's newest snapshot" "$cairn" snapshot prune --keep 1
 step --expect '^account-7 +199 ' "What is left" "$cairn" snapshot list --format table
 step "Snapshots are not on the audit chain: the log still verifies" "$cairn" verify
+
+# Projections. A read model of orders and spend per customer, declared in SQL
+# (examples/projections/customer_totals.toml, no C++), built by `cairn projection
+# run` into its own SQLite file, then kept up to date: each event applied once.
+projection="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/projections/customer_totals.toml"
+read_model="$work/read-model.db"
+export CAIRN_STORE="$work/orders.db"  # back to the orders
+step "Projections — one more order for customer c-7" \
+  "$cairn" append order-44 --type order.placed.v1 --expect no-stream --data '{"customer":"c-7","total":10}'
+step --expect '"name":"customer_totals"' --expect '"lag_events":0' \
+  "Build the customer_totals read model from the log (SQL projection, no code)" \
+  "$cairn" projection run "$projection" --read-model "$read_model"
+step --expect '^c-7\|2\|28\.5$' --expect '^c-9\|1\|7$' "Query it like any SQLite database" \
+  sqlite3 "$read_model" "SELECT customer, orders, total FROM customer_totals ORDER BY customer"
+step "Order 44 is cancelled" \
+  "$cairn" append order-44 --type order.cancelled.v1 --expect 0 --data '{"reason":"changed mind"}'
+step --expect '"lag_events":0' "Run again: only the new event is applied" \
+  "$cairn" projection run "$projection" --read-model "$read_model"
+step --expect '^c-7\|1\|18\.5$' "c-7 is back to one order" \
+  sqlite3 "$read_model" "SELECT customer, orders, total FROM customer_totals ORDER BY customer"
+step --expect 'customer_totals' "Where each projection stands" \
+  "$cairn" projection status --read-model "$read_model" --format table
 
 printf '\n\033[1mdemo: every step did what it should\033[0m\n'
