@@ -5,6 +5,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash tools/setup/install-deps.sh
+# The Kafka integration tests run against a real broker (docs/kafka-tests.md): resolve its jars
+# once, before the suites. Each build tree's CTest fixture starts its own broker on free ports. If
+# the jars cannot be had, go on: the fixture tries again, and fails the Kafka tests with the reason.
+if ! bash tools/kafka/kafka.sh fetch; then
+  echo "run-tests: the Kafka broker's jars could not be fetched (above): the Kafka tests will fail" >&2
+fi
 export CCACHE_DIR="${CCACHE_DIR:-$PWD/.cache/ccache}"
 jobs=2
 

@@ -7,6 +7,10 @@ packages=(
   build-essential cmake ninja-build ccache pkg-config git python3
   libsqlite3-dev sqlite3 libsodium-dev libfmt-dev libcli11-dev rapidjson-dev catch2
   liblmdb-dev capnproto libcapnp-dev
+  python3-pydantic  # tests/bridge: the platform standard's EventEnvelope as a pydantic model
+  # The Kafka bridge and its integration tests (docs/kafka-tests.md): librdkafka, kcat, and a
+  # real broker, whose jars Maven resolves from Maven Central and Java 17 runs.
+  librdkafka-dev kcat openjdk-17-jre-headless maven
 )
 
 missing=()
