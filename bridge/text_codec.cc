@@ -199,19 +199,7 @@ std::expected<std::vector<JsonMember>, std::string> ScanJsonObject(std::string_v
 
 bool IsFormattableTimestamp(std::int64_t unix_us) { return unix_us >= kMinTimestamp && unix_us <= kMaxTimestamp; }
 
-std::string FormatIsoTimestamp(std::int64_t unix_us) {
-  using namespace std::chrono;
-  const sys_time<microseconds> time{microseconds{unix_us}};
-  const sys_days day = floor<days>(time);
-  const year_month_day date{day};
-  const hh_mm_ss clock{time - day};
-  char buffer[40];
-  std::snprintf(buffer, sizeof buffer, "%04d-%02u-%02uT%02d:%02d:%02d.%06lldZ", static_cast<int>(date.year()),
-                static_cast<unsigned>(date.month()), static_cast<unsigned>(date.day()),
-                static_cast<int>(clock.hours().count()), static_cast<int>(clock.minutes().count()),
-                static_cast<int>(clock.seconds().count()), static_cast<long long>(clock.subseconds().count()));
-  return buffer;
-}
+std::string FormatIsoTimestamp(std::int64_t unix_us) { return FormatTimestamp(unix_us); }
 
 std::expected<std::int64_t, std::string> ParseIsoTimestamp(std::string_view text) {
   const auto fail = [&](std::string_view why) {
@@ -346,39 +334,6 @@ std::expected<std::string, std::string> Base64Decode(std::string_view text) {
   return out;
 }
 
-bool IsValidUtf8(std::string_view text) {
-  const auto* s = reinterpret_cast<const unsigned char*>(text.data());
-  const std::size_t n = text.size();
-  for (std::size_t i = 0; i < n;) {
-    const unsigned char c = s[i];
-    if (c < 0x80) {
-      ++i;
-      continue;
-    }
-    std::uint32_t cp;
-    std::size_t len;
-    if ((c & 0xe0) == 0xc0) {
-      cp = c & 0x1f;
-      len = 2;
-    } else if ((c & 0xf0) == 0xe0) {
-      cp = c & 0x0f;
-      len = 3;
-    } else if ((c & 0xf8) == 0xf0) {
-      cp = c & 0x07;
-      len = 4;
-    } else {
-      return false;
-    }
-    if (i + len > n) return false;
-    for (std::size_t k = 1; k < len; ++k) {
-      if ((s[i + k] & 0xc0) != 0x80) return false;
-      cp = (cp << 6) | (s[i + k] & 0x3f);
-    }
-    const bool overlong = (len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000);
-    if (overlong || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return false;
-    i += len;
-  }
-  return true;
-}
+bool IsValidUtf8(std::string_view text) { return FindInvalidUtf8(text) == std::string_view::npos; }
 
 }  // namespace cairn::detail

@@ -17,6 +17,8 @@
 #include <string_view>
 #include <vector>
 
+#include "cairn/event.h"
+
 namespace cairn::detail {
 
 // Why `text` is not exactly one valid JSON value (UTF-8 checked, whitespace

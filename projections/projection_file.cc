@@ -5,6 +5,8 @@
 // exception leaves this file.
 #include "projection_file.h"
 
+#include "cairn/event.h"
+
 #include <algorithm>
 #include <cstdio>
 #include <iterator>
@@ -59,41 +61,9 @@ bool IsForbiddenControl(char c) {
   return (u < 0x20 && c != '\t') || u == 0x7f;
 }
 
-// The offset of the first byte that is not part of valid UTF-8 (or is NUL), or npos.
-std::size_t FindInvalidUtf8(std::string_view text) {
-  const auto* s = reinterpret_cast<const unsigned char*>(text.data());
-  const std::size_t n = text.size();
-  for (std::size_t i = 0; i < n;) {
-    const unsigned char c = s[i];
-    if (c == 0) return i;
-    if (c < 0x80) {
-      ++i;
-      continue;
-    }
-    std::uint32_t cp;
-    std::size_t len;
-    if ((c & 0xe0) == 0xc0) {
-      cp = c & 0x1f;
-      len = 2;
-    } else if ((c & 0xf0) == 0xe0) {
-      cp = c & 0x0f;
-      len = 3;
-    } else if ((c & 0xf8) == 0xf0) {
-      cp = c & 0x07;
-      len = 4;
-    } else {
-      return i;
-    }
-    if (i + len > n) return i;
-    for (std::size_t k = 1; k < len; ++k) {
-      if ((s[i + k] & 0xc0) != 0x80) return i;
-      cp = (cp << 6) | (s[i + k] & 0x3f);
-    }
-    const bool overlong = (len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000);
-    if (overlong || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return i;
-    i += len;
-  }
-  return std::string_view::npos;
+// The offset of the first byte that is not part of valid UTF-8, or is NUL; npos when none.
+std::size_t FindInvalidUtf8OrNul(std::string_view text) {
+  return std::min(cairn::FindInvalidUtf8(text), text.find('\0'));
 }
 
 void AppendUtf8(std::string& out, std::uint32_t cp) {
@@ -130,7 +100,7 @@ class Parser {
   explicit Parser(std::string_view text) : text_(text) {}
 
   TomlTable Parse() {
-    if (const std::size_t bad = FindInvalidUtf8(text_); bad != std::string_view::npos) {
+    if (const std::size_t bad = FindInvalidUtf8OrNul(text_); bad != std::string_view::npos) {
       const int line = 1 + static_cast<int>(std::count(text_.begin(), text_.begin() + bad, '\n'));
       throw SyntaxError{line, text_[bad] == '\0' ? "NUL byte in the file" : "the file is not valid UTF-8"};
     }

@@ -201,19 +201,6 @@ struct Bound {
   }
 };
 
-std::string FormatRecordedAt(std::int64_t unix_us) {
-  using namespace std::chrono;
-  const sys_time<microseconds> time{microseconds{unix_us}};
-  const sys_days day = floor<days>(time);
-  const year_month_day date{day};
-  const hh_mm_ss clock{time - day};
-  char buffer[48];
-  std::snprintf(buffer, sizeof buffer, "%04d-%02u-%02uT%02d:%02d:%02d.%06dZ", static_cast<int>(date.year()),
-                static_cast<unsigned>(date.month()), static_cast<unsigned>(date.day()),
-                static_cast<int>(clock.hours().count()), static_cast<int>(clock.minutes().count()),
-                static_cast<int>(clock.seconds().count()), static_cast<int>(clock.subseconds().count()));
-  return buffer;
-}
 
 void BindJson(const rapidjson::Value& value, Bound& out) {
   if (value.IsNull()) {
@@ -320,7 +307,7 @@ class Handler {
             out.kind = Bound::Kind::kInteger;
             out.integer = static_cast<std::int64_t>(event.position);
             return;
-          case Builtin::kRecordedAt: out.SetOwnedText(FormatRecordedAt(event.recorded_at_us)); return;
+          case Builtin::kRecordedAt: out.SetOwnedText(FormatTimestamp(event.recorded_at_us)); return;
           case Builtin::kRecordedAtUs: out.kind = Bound::Kind::kInteger; out.integer = event.recorded_at_us; return;
           case Builtin::kType: out.kind = Bound::Kind::kText; out.bytes = event.type; return;
           case Builtin::kEventId: out.SetOwnedText(event.id.ToString()); return;

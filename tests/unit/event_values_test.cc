@@ -208,3 +208,24 @@ TEST_CASE("error codes and errors", "[status]") {
 
 }  // namespace
 }  // namespace cairn_test
+
+TEST_CASE("FormatTimestamp writes ISO-8601 UTC with microseconds", "[values]") {
+  CHECK(cairn::FormatTimestamp(0) == "1970-01-01T00:00:00.000000Z");
+  CHECK(cairn::FormatTimestamp(1'795'440'301'123'456) == "2026-11-23T13:25:01.123456Z");
+  CHECK(cairn::FormatTimestamp(-1) == "1969-12-31T23:59:59.999999Z");
+  CHECK(cairn::FormatTimestamp(951'782'400'000'001) == "2000-02-29T00:00:00.000001Z");
+}
+
+TEST_CASE("FindInvalidUtf8 finds the first byte that is not well-formed UTF-8", "[values]") {
+  constexpr auto npos = std::string_view::npos;
+  CHECK(cairn::FindInvalidUtf8("") == npos);
+  CHECK(cairn::FindInvalidUtf8("plain ascii") == npos);
+  CHECK(cairn::FindInvalidUtf8("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80") == npos);
+  CHECK(cairn::FindInvalidUtf8(std::string_view("a\0b", 3)) == npos);  // NUL is UTF-8
+  CHECK(cairn::FindInvalidUtf8("ab\xff") == 2);                       // never a lead byte
+  CHECK(cairn::FindInvalidUtf8("ab\xc3") == 2);                       // truncated
+  CHECK(cairn::FindInvalidUtf8("\xc0\xaf") == 0);                     // overlong '/'
+  CHECK(cairn::FindInvalidUtf8("x\xed\xa0\x80") == 1);                // a surrogate
+  CHECK(cairn::FindInvalidUtf8("\xf4\x90\x80\x80") == 0);             // past U+10FFFF
+  CHECK(cairn::FindInvalidUtf8("\xe2\x28\xa1") == 0);                 // bad continuation
+}

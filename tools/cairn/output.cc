@@ -100,16 +100,6 @@ std::string Pad(std::string_view text, std::size_t width, bool right_aligned) {
 
 }  // namespace
 
-std::string FormatTimestamp(std::int64_t unix_us) {
-  using namespace std::chrono;
-  const sys_time<microseconds> time{microseconds{unix_us}};
-  const sys_days day = floor<days>(time);
-  const year_month_day date{day};
-  const hh_mm_ss clock{time - day};
-  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z", static_cast<int>(date.year()),
-                     static_cast<unsigned>(date.month()), static_cast<unsigned>(date.day()), clock.hours().count(),
-                     clock.minutes().count(), clock.seconds().count(), clock.subseconds().count());
-}
 
 std::string Base64Encode(std::string_view bytes) {
   constexpr int kVariant = sodium_base64_VARIANT_ORIGINAL;

@@ -22,8 +22,6 @@
 
 namespace cairn::cli {
 
-// "2026-11-23T13:45:01.123456Z" for microseconds since the Unix epoch (UTC).
-std::string FormatTimestamp(std::int64_t unix_us);
 
 // Standard base64 (RFC 4648 §4, with padding).
 std::string Base64Encode(std::string_view bytes);

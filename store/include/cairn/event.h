@@ -107,6 +107,14 @@ struct RecordedEvent {
 // whole name when it has no '-'. As in Message DB and KurrentDB.
 std::string_view CategoryOf(std::string_view stream);
 
+// "2026-11-23T13:45:01.123456Z": ISO-8601 UTC with microseconds, how cairn
+// writes recorded_at everywhere (CLI, export, envelopes, SQL projections).
+std::string FormatTimestamp(std::int64_t unix_us);
+
+// The offset of the first byte of `text` that is not part of well-formed UTF-8
+// (overlong forms, surrogates and code points past U+10FFFF are not), or npos.
+std::size_t FindInvalidUtf8(std::string_view text);
+
 // Checks a stream name: 1-255 bytes of valid UTF-8, no control characters.
 Status ValidateStreamName(std::string_view stream);
 // Checks an event type with the same rules as a stream name.
