@@ -8,6 +8,8 @@
 //                               (raw_lmdb_subject.cc says what the raw LMDB baseline does)
 //   cairn_bench --snapshots     aggregate loads through cairn::Repository, with and without
 //                               snapshots, on both backends (snapshot_scenarios.h)
+//   cairn_bench --projections   read-model rebuilds (SQL and C++ projections, raw SQLite) and the
+//                               live lag of a projection, on both backends (projection_scenarios.h)
 //
 // Progress goes to stderr. Both subjects run in the same process, one after the
 // other for each scenario, on files in the same directory, so they share the
@@ -36,6 +38,7 @@
 #include <fmt/format.h>
 
 #include "measure.h"
+#include "projection_scenarios.h"
 #include "report.h"
 #include "snapshot_scenarios.h"
 #include "subject.h"
@@ -45,7 +48,7 @@ namespace {
 
 constexpr std::string_view kUsage =
     R"(usage: cairn_bench [--quick] [--json] [--dir PATH] [--seconds S] [--filter TEXT] [--keep]
-                   [--backends sqlite|lmdb] [--history N] [--snapshots]
+                   [--backends sqlite|lmdb] [--history N] [--snapshots] [--projections]
   --quick        short smoke run (0.1 s warm-up, 0.5 s window, smaller read log)
   --json         print results as JSON instead of a table
   --dir PATH     create the scratch directory under PATH (default /tmp); it is removed afterwards
@@ -56,15 +59,22 @@ constexpr std::string_view kUsage =
                  lmdb: cairn's LMDB backend, its SQLite backend and raw LMDB side by side
                  (1 and 64 threads of 1-event appends, 1000-event appends, one 1000-event
                  stream read, full log scan) with the LMDB targets of issue 3
-  --history N    --backends lmdb: events in the read fixture's history (default 1,000,000;
-                 100,000 with --quick), over min(N, 10,000) streams
+  --history N    --backends lmdb: events in the read fixture's history; --projections: events in
+                 the store (default 1,000,000; 100,000 with --quick), over min(N, 10,000) streams
   --snapshots    aggregate loads through cairn::Repository on SQLite and LMDB: 10, 1,000 and
                  100,000 events, without snapshots and with them (every 100 events, keep 3;
                  100,000 events with the head on a snapshot, then 50 and 99 events past it),
                  against the target load(100,000 with snapshots) <= 3 x load(10);
                  --filter keys: load_10, load_1k, load_1k_snap, load_100k, load_100k_head,
                  load_100k_tail50, load_100k_tail99 (~55 s; ~12 s with --quick)
+  --projections  a read model of one row per stream, one upsert per event, rebuilt from the log
+                 (--history events: 1,000,000; 100,000 with --quick) as a SQL projection, as a C++
+                 projection and as hand-written SQLite, then the live lag of the SQL projection while
+                 one thread appends 10,000 events/s (--seconds S: its length; 10 s, 3 s with --quick);
+                 --backends sqlite, lmdb or sqlite,lmdb (the default: both); --filter keys: scan,
+                 scan_json, raw_normal, raw_full, rebuild_sql, rebuild_cpp, live_lag
 )";
+
 
 constexpr std::uint64_t kReadStreamEvents = 1000;
 
@@ -76,8 +86,10 @@ struct Flags {
   std::optional<double> seconds;
   std::string filter;
   std::string backends = "sqlite";
+  bool backends_given = false;
   std::optional<std::uint64_t> history;
   bool snapshots = false;
+  bool projections = false;
 };
 
 // Returns nullopt (after printing why) when the command line is not usable.
@@ -98,15 +110,19 @@ std::optional<Flags> ParseFlags(int argc, char** argv) {
       flags.keep = true;
     } else if (arg == "--snapshots") {
       flags.snapshots = true;
+    } else if (arg == "--projections") {
+      flags.projections = true;
     } else if (arg == "--backends" || arg == "--history") {
       std::optional<std::string> v = value();
       if (!v) return std::nullopt;
       if (arg == "--backends") {
-        if (*v != "sqlite" && *v != "lmdb") {
-          fmt::print(stderr, "cairn_bench: --backends is sqlite or lmdb, not '{}'\n", *v);
+        if (*v != "sqlite" && *v != "lmdb" && *v != "sqlite,lmdb" && *v != "lmdb,sqlite") {
+          fmt::print(stderr, "cairn_bench: --backends is sqlite, lmdb or (--projections) sqlite,lmdb, not '{}'\n",
+                     *v);
           return std::nullopt;
         }
         flags.backends = *v;
+        flags.backends_given = true;
       } else {
         char* end = nullptr;
         const unsigned long long history = std::strtoull(v->c_str(), &end, 10);
@@ -137,6 +153,14 @@ std::optional<Flags> ParseFlags(int argc, char** argv) {
       fmt::print(stderr, "cairn_bench: unknown argument '{}'\n{}", arg, kUsage);
       return std::nullopt;
     }
+  }
+  if (flags.snapshots && flags.projections) {
+    fmt::print(stderr, "cairn_bench: --snapshots and --projections are separate runs\n");
+    return std::nullopt;
+  }
+  if (!flags.projections && flags.backends.find(',') != std::string::npos) {
+    fmt::print(stderr, "cairn_bench: --backends {} only goes with --projections\n", flags.backends);
+    return std::nullopt;
   }
   return flags;
 }
@@ -579,6 +603,42 @@ int Main(int argc, char** argv) {
       PrintSnapshotJson(stdout, info, results, targets);
     } else {
       PrintSnapshotTable(stdout, info, results, targets);
+    }
+    return 0;
+  }
+
+  if (flags->projections) {
+    info.lmdb_version = mdb_version(nullptr, nullptr, nullptr);
+    ProjectionRunOptions options{
+        .dir = dir->path(),
+        .backends = {},
+        .events = flags->history.value_or(flags->quick ? 100'000 : 1'000'000),
+        .live_seconds = std::chrono::duration<double>(flags->seconds.value_or(flags->quick ? 3.0 : 10.0)),
+        .rounds = flags->quick ? 1 : 3,
+        .filter = flags->filter,
+        .progress = [](std::string_view line) { fmt::print(stderr, "{}\n", line); }};
+    // Default: both. A backend named alone runs alone; "sqlite,lmdb" keeps the order given.
+    const std::string backends = flags->backends_given ? flags->backends : "sqlite,lmdb";
+    for (std::size_t at = 0; at < backends.size();) {
+      const std::size_t comma = std::min(backends.find(',', at), backends.size());
+      options.backends.push_back(backends.substr(at, comma - at) == "lmdb" ? BackendKind::kLmdb : BackendKind::kSqlite);
+      at = comma + 1;
+    }
+    const std::uint64_t streams = std::min<std::uint64_t>(options.events, kProjectionStreams);
+    info.projection_events = streams * (options.events / streams);  // what the stores will hold
+    info.live_seconds = options.live_seconds.count();
+    info.rounds = options.rounds;
+    std::vector<ProjectionBackendResult> results;
+    if (Status run = RunProjectionScenarios(options, results); !run) {
+      fmt::print(stderr, "cairn_bench: {}\n", run.error().ToString());
+      return 1;
+    }
+    info.others_cpus = others_cpu.OthersCpus();
+    const std::vector<TargetCheck> targets = CheckProjectionTargets(results);
+    if (flags->json) {
+      PrintProjectionJson(stdout, info, results, targets);
+    } else {
+      PrintProjectionTable(stdout, info, results, targets);
     }
     return 0;
   }

@@ -1,5 +1,7 @@
 #include "report.h"
 
+#include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <string_view>
 
@@ -413,6 +415,211 @@ void PrintSnapshotJson(std::FILE* out, const RunInfo& info, const std::vector<Sn
     fmt::print(out, "     \"sqlite\": {},\n     \"lmdb\": {}}}{}\n",
                r.sqlite ? JsonMeasurement(*r.sqlite) : "null", r.lmdb ? JsonMeasurement(*r.lmdb) : "null",
                i + 1 < results.size() ? "," : "");
+  }
+  fmt::print(out, "  ],\n  \"targets\": [\n");
+  PrintJsonTargets(out, targets);
+  fmt::print(out, "  ]\n}}\n");
+}
+
+// ---- cairn_bench --projections ---------------------------------------------
+
+namespace {
+
+constexpr double kRebuildEventsPerSecond = 200'000;
+constexpr double kRebuildRawRatio = 0.7;
+constexpr double kLagP99Ms = 50;
+
+
+std::string RatioCell(std::optional<double> ratio) {
+  return ratio ? fmt::format("{:.2f}x", *ratio) : std::string("-");
+}
+
+std::string JsonRatio(std::optional<double> ratio) {
+  return ratio ? fmt::format("{:.4f}", *ratio) : std::string("null");
+}
+
+}  // namespace
+
+std::vector<TargetCheck> CheckProjectionTargets(const std::vector<ProjectionBackendResult>& results) {
+  std::vector<TargetCheck> checks;
+  for (const ProjectionBackendResult& r : results) {
+    for (const auto& [key, what] : {std::pair{"rebuild_sql", "SQL projection"}, std::pair{"rebuild_cpp", "C++ projection"}}) {
+      const ThroughputRow* row = r.Find(key);
+      TargetCheck speed{.name = fmt::format("{}: rebuild from {} events, {} >= {} events/s", r.backend,
+                                            Grouped(static_cast<double>(r.events)), what, Grouped(kRebuildEventsPerSecond)),
+                        .scenario_key = key,
+                        .value = std::nullopt,
+                        .unit = "events/s"};
+      if (row != nullptr) {
+        speed.value = row->events_per_s();
+        speed.pass = *speed.value >= kRebuildEventsPerSecond;
+      }
+      checks.push_back(std::move(speed));
+      TargetCheck ratio{.name = fmt::format("{}: rebuild, {} >= {:.1f} x raw SQLite (synchronous=NORMAL, as the shadow)",
+                                            r.backend, what, kRebuildRawRatio),
+                        .scenario_key = key,
+                        .value = row != nullptr ? row->x_raw_normal : std::nullopt,
+                        .unit = "x raw"};
+      ratio.pass = ratio.value && *ratio.value >= kRebuildRawRatio;
+      checks.push_back(std::move(ratio));
+    }
+    TargetCheck lag{.name = fmt::format("{}: live lag at 10,000 events/s, p99 < {:.0f} ms", r.backend, kLagP99Ms),
+                    .scenario_key = "live_lag",
+                    .value = std::nullopt,
+                    .unit = "ms"};
+    if (r.lag) {
+      lag.value = r.lag->p99_ms;
+      lag.pass = *lag.value < kLagP99Ms;
+    }
+    checks.push_back(std::move(lag));
+  }
+  return checks;
+}
+
+void PrintProjectionTable(std::FILE* out, const RunInfo& info, const std::vector<ProjectionBackendResult>& results,
+                          const std::vector<TargetCheck>& targets) {
+  const std::string events = Grouped(static_cast<double>(info.projection_events));
+  fmt::print(out, "cairn_bench --projections{}: SQLite {}, {}, {} CPUs, {} on {}\n", info.quick ? " --quick" : "",
+             info.sqlite_version, info.lmdb_version, info.cpus, info.dir, info.filesystem);
+  for (const ProjectionBackendResult& r : results) {
+    fmt::print(out,
+               "  {} store: {} events in {} streams \"order-N\" ({} each, appended {} at a time by many threads, "
+               "streams interleaved), written in {:.1f} s\n",
+               r.backend, Grouped(static_cast<double>(r.events)), Grouped(static_cast<double>(r.streams)),
+               r.streams > 0 ? Grouped(static_cast<double>(r.events / r.streams)) : "0", kProjectionAppendEvents,
+               r.setup_seconds);
+  }
+  fmt::print(out,
+             "  events: {}-byte JSON data, {}-byte JSON metadata, read with the category filter \"order\" "
+             "(every event matches)\n",
+             kDataBytes, kMetadataBytes);
+  fmt::print(out,
+             "  read model: one row per stream, one upsert per event (count, sum of data.total_cents); runner "
+             "defaults: batches of {} events or 20 ms\n",
+             Grouped(static_cast<double>(kProjectionBatchEvents)));
+  fmt::print(out,
+             "  rebuild: RunToHead into a new read model, timed call to return: built in a shadow (WAL, "
+             "synchronous=NORMAL), swapped into the read model (WAL, synchronous=FULL)\n");
+  fmt::print(out,
+             "  raw SQLite: ReadLog, the same RapidJSON parse, one prepared upsert, a transaction per {} events; "
+             "no checkpoint, savepoints, shadow or swap\n",
+             Grouped(static_cast<double>(kProjectionBatchEvents)));
+  fmt::print(out, "  other processes used {:.2f} of {} CPUs on average during the run{}\n\n", info.others_cpus,
+             info.cpus,
+             info.others_cpus > kBusyOthersCpus ? "  -- noisy: rerun on a quiet machine before publishing" : "");
+
+  // The rows, in the order the first backend measured them.
+  std::vector<std::pair<std::string, std::string>> keys;
+  for (const ProjectionBackendResult& r : results) {
+    for (const ThroughputRow& row : r.rows) {
+      if (std::find_if(keys.begin(), keys.end(), [&](const auto& k) { return k.first == row.key; }) == keys.end()) {
+        keys.emplace_back(row.key, row.title);
+      }
+    }
+  }
+  fmt::print(out, "{:<36}", fmt::format("from {} events", events));
+  for (const ProjectionBackendResult& r : results) fmt::print(out, "  {:^46}", r.backend);
+  fmt::print(out, "\n{:<36}", "");
+  for (std::size_t i = 0; i < results.size(); ++i) {
+    fmt::print(out, "  {:>11} {:>6} {:>8} {:>8} {:>9}", "events/s", "s", "x NORMAL", "x FULL", "swap s");
+  }
+  fmt::print(out, "  {:>15}", "ev/s min-max");
+  fmt::print(out, "\n");
+  for (const auto& [key, title] : keys) {
+    fmt::print(out, "{:<36}", title);
+    const bool scan = key.starts_with("scan");
+    for (const ProjectionBackendResult& r : results) {
+      const ThroughputRow* row = r.Find(key);
+      if (row == nullptr) {
+        fmt::print(out, "  {:>46}", "-");
+        continue;
+      }
+      fmt::print(out, "  {:>11} {:>6.2f} {:>8} {:>8} {:>9}", Grouped(row->events_per_s()), row->seconds,
+                 scan ? "-" : RatioCell(row->x_raw_normal), scan ? "-" : RatioCell(row->x_raw_full),
+                 row->swap_seconds ? fmt::format("{:.3f}", *row->swap_seconds) : "-");
+    }
+    // The spread over the rounds, per backend: "171-185k/190-204k".
+    std::string spread;
+    for (const ProjectionBackendResult& r : results) {
+      const ThroughputRow* row = r.Find(key);
+      if (!spread.empty()) spread += '/';
+      spread += row == nullptr || row->rounds < 2
+                    ? std::string("-")
+                    : fmt::format("{:.0f}-{:.0f}k", row->min_events_per_s / 1e3, row->max_events_per_s / 1e3);
+    }
+    fmt::print(out, "  {:>15}\n", spread);
+  }
+  fmt::print(out, "  each row: the median of {} round{} (ev/s min-max: the slowest and fastest, per backend); x NORMAL, "
+                  "x FULL: events/s over raw SQLite's at synchronous=NORMAL, FULL,\n  in the same round (median of the "
+                  "rounds); swap s: from the shadow's last batch commit to RunToHead's return\n",
+             info.rounds, info.rounds == 1 ? "" : "s");
+
+  bool any_lag = false;
+  for (const ProjectionBackendResult& r : results) any_lag = any_lag || r.lag.has_value();
+  if (any_lag) {
+    fmt::print(out,
+               "\nlive lag: the SQL projection's read model following (Start), one thread appending {} events every "
+               "{} ms (durable), {:.0f} s;\n  lag = read-model batch commit (on_batch) - the event's Append return\n",
+               kLiveAppendEvents, std::chrono::duration<double, std::milli>(kLiveAppendEvery).count(),
+               info.live_seconds);
+    fmt::print(out, "{:<8} {:>10} {:>8} {:>6} {:>11} {:>8} {:>9}  {:>8} {:>8} {:>8} {:>8}\n", "backend", "appended",
+               "ev/s", "late", "append p99", "batches", "ev/batch", "lag p50", "p99", "max", "mean");
+    for (const ProjectionBackendResult& r : results) {
+      if (!r.lag) continue;
+      const LagResult& l = *r.lag;
+      fmt::print(out, "{:<8} {:>10} {:>8} {:>6} {:>8.2f} ms {:>8} {:>9.0f}  {:>5.1f} ms {:>5.1f} ms {:>5.1f} ms {:>5.1f} ms\n",
+                 r.backend, Grouped(static_cast<double>(l.events)), Grouped(l.appended_per_s), l.late_appends,
+                 l.append_p99_ms, l.batches,
+                 l.batches > 0 ? static_cast<double>(l.events) / static_cast<double>(l.batches) : 0.0, l.p50_ms,
+                 l.p99_ms, l.max_ms, l.mean_ms);
+    }
+  }
+  fmt::print(out, "\ntargets:\n");
+  PrintTargets(out, targets);
+}
+
+void PrintProjectionJson(std::FILE* out, const RunInfo& info, const std::vector<ProjectionBackendResult>& results,
+                         const std::vector<TargetCheck>& targets) {
+  fmt::print(out,
+             "{{\n  \"run\": {{\"mode\": \"projections\", \"lmdb_version\": {}, \"sqlite_version\": {}, \"cpus\": {}, "
+             "\"filesystem\": {}, \"quick\": {}, ",
+             JsonString(info.lmdb_version), JsonString(info.sqlite_version), info.cpus, JsonString(info.filesystem),
+             info.quick);
+  fmt::print(out,
+             "\"events\": {}, \"data_bytes\": {}, \"metadata_bytes\": {}, \"append_events\": {}, "
+             "\"batch_events\": {}, \"live_seconds\": {:.2f}, \"rounds\": {}, \"live_append_events\": {}, \"live_append_every_us\": {}, "
+             "\"others_cpus\": {:.3f}}},\n",
+             info.projection_events, kDataBytes, kMetadataBytes, kProjectionAppendEvents, kProjectionBatchEvents,
+             info.live_seconds, info.rounds, kLiveAppendEvents, kLiveAppendEvery.count(), info.others_cpus);
+  fmt::print(out, "  \"backends\": [\n");
+  for (std::size_t i = 0; i < results.size(); ++i) {
+    const ProjectionBackendResult& r = results[i];
+    fmt::print(out, "    {{\"backend\": {}, \"events\": {}, \"streams\": {}, \"setup_s\": {:.3f},\n     \"rows\": [\n",
+               JsonString(r.backend), r.events, r.streams, r.setup_seconds);
+    for (std::size_t j = 0; j < r.rows.size(); ++j) {
+      const ThroughputRow& row = r.rows[j];
+      fmt::print(out,
+                 "       {{\"key\": {}, \"title\": {}, \"events\": {}, \"seconds\": {:.4f}, \"events_per_s\": {:.1f}, "
+                 "\"commits\": {}, \"swap_s\": {}, \"rounds\": {}, \"min_events_per_s\": {:.1f}, "
+                 "\"max_events_per_s\": {:.1f}, \"x_raw_normal\": {}, \"x_raw_full\": {}}}{}\n",
+                 JsonString(row.key), JsonString(row.title), row.events, row.seconds, row.events_per_s(), row.commits,
+                 row.swap_seconds ? fmt::format("{:.4f}", *row.swap_seconds) : "null", row.rounds,
+                 row.min_events_per_s, row.max_events_per_s, JsonRatio(row.x_raw_normal), JsonRatio(row.x_raw_full),
+                 j + 1 < r.rows.size() ? "," : "");
+    }
+    fmt::print(out, "     ],\n     \"live_lag\": ");
+    if (r.lag) {
+      const LagResult& l = *r.lag;
+      fmt::print(out,
+                 "{{\"events\": {}, \"writer_s\": {:.3f}, \"appended_per_s\": {:.1f}, \"late_appends\": {}, "
+                 "\"append_p99_ms\": {:.4f}, \"batches\": {}, \"mean_ms\": {:.4f}, \"p50_ms\": {:.4f}, "
+                 "\"p99_ms\": {:.4f}, \"max_ms\": {:.4f}}}",
+                 l.events, l.writer_seconds, l.appended_per_s, l.late_appends, l.append_p99_ms, l.batches, l.mean_ms,
+                 l.p50_ms, l.p99_ms, l.max_ms);
+    } else {
+      fmt::print(out, "null");
+    }
+    fmt::print(out, "}}{}\n", i + 1 < results.size() ? "," : "");
   }
   fmt::print(out, "  ],\n  \"targets\": [\n");
   PrintJsonTargets(out, targets);

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "measure.h"
+#include "projection_scenarios.h"
 #include "snapshot_scenarios.h"
 
 namespace cairn::bench {
@@ -53,6 +54,10 @@ struct RunInfo {
   // --backends lmdb only.
   std::string lmdb_version;
   std::uint64_t read_log_streams = 0;  // streams in the read fixture's history
+  // --projections only.
+  std::uint64_t projection_events = 0;  // events in each backend's store
+  double live_seconds = 0;              // length of the live-lag run
+  int rounds = 1;                       // measurements of each throughput row (the median is reported)
 };
 
 // One row of the LMDB comparison (cairn_bench --backends lmdb): one scenario
@@ -85,6 +90,17 @@ void PrintSnapshotTable(std::FILE* out, const RunInfo& info, const std::vector<S
 
 void PrintSnapshotJson(std::FILE* out, const RunInfo& info, const std::vector<SnapshotLoadResult>& results,
                        const std::vector<TargetCheck>& targets);
+
+// cairn_bench --projections, per backend: rebuilds (SQL and C++ projections)
+// >= 200,000 events/s and >= 0.7 x the raw-SQLite fold at the shadow's setting
+// (synchronous=NORMAL); live lag p99 < 50 ms at 10,000 events/s.
+std::vector<TargetCheck> CheckProjectionTargets(const std::vector<ProjectionBackendResult>& results);
+
+void PrintProjectionTable(std::FILE* out, const RunInfo& info, const std::vector<ProjectionBackendResult>& results,
+                          const std::vector<TargetCheck>& targets);
+
+void PrintProjectionJson(std::FILE* out, const RunInfo& info, const std::vector<ProjectionBackendResult>& results,
+                         const std::vector<TargetCheck>& targets);
 
 // Checks the targets (those whose scenario ran; others get no value).
 std::vector<TargetCheck> CheckTargets(const std::vector<ScenarioResult>& results);
