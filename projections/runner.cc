@@ -157,8 +157,9 @@ class Model {
     if (in_transaction()) (void)Exec(db(), "ROLLBACK", "rolling back a batch");
   }
 
-  // Prepared once: through sqlite3_exec each event's savepoint was parsed and
-  // compiled twice, a third of a rebuild's time (cairn_bench --projections).
+  // Prepared once: through sqlite3_exec, both statements were parsed and
+  // compiled again for every event, a quarter to a third of a rebuild's time
+  // (cairn_bench --projections).
   Status Savepoint() { return savepoint_->Run("starting an event's savepoint"); }
   Status ReleaseSavepoint() { return release_->Run("releasing an event's savepoint"); }
   Status RollbackToSavepoint() {
