@@ -95,9 +95,9 @@ bool Shadows(const RouteRule& earlier, const RouteRule& later) {
   return !later.event_type.empty() && PatternCovers(earlier.event_type, later.event_type);
 }
 
-class Loader {
+class Loader : detail::TomlFileChecks {
  public:
-  explicit Loader(std::string_view file_name) : file_(file_name) {}
+  explicit Loader(std::string_view file_name) : TomlFileChecks(file_name) {}
 
   Result<BridgeConfig> Load(std::string_view text) {
     auto document = detail::ParseToml(text, file_);
@@ -119,28 +119,6 @@ class Loader {
     return Error(error.code(), std::move(message));
   }
 
-  std::unexpected<Error> At(int line, std::string message) const {
-    return Fail(ErrorCode::kInvalidArgument, file_ + ":" + std::to_string(line) + ": " + std::move(message));
-  }
-
-  static std::string Join(std::string_view prefix, std::string_view key) {
-    return std::string(prefix) + "." + detail::TomlQuoteKey(key);
-  }
-
-  Status ExpectKind(const TomlValue& value, TomlValue::Kind kind, std::string_view path) const {
-    if (value.kind == kind) return {};
-    return At(value.line, std::string(path) + " must be " + std::string(detail::TomlKindName(kind)) + ", not " +
-                              std::string(detail::TomlKindName(value.kind)));
-  }
-
-  Status ExpectRange(const TomlValue& value, std::string_view path, std::int64_t min, std::int64_t max) const {
-    if (auto kind = ExpectKind(value, TomlValue::Kind::kInteger, path); !kind) return kind;
-    if (value.integer < min || value.integer > max) {
-      return At(value.line, std::string(path) + " = " + std::to_string(value.integer) + ": must be from " +
-                                std::to_string(min) + " to " + std::to_string(max));
-    }
-    return {};
-  }
 
   // One of `choices` (a string); its index.
   Result<std::size_t> ExpectChoice(const TomlValue& value, std::string_view path,
@@ -462,7 +440,6 @@ class Loader {
     return {};
   }
 
-  std::string file_;
   BridgeConfig config_;
   int convention_line_ = 0;
   const TomlValue* on_unroutable_ = nullptr;

@@ -671,4 +671,28 @@ Result<TomlTable> ParseToml(std::string_view text, std::string_view file_name) {
   }
 }
 
+std::unexpected<Error> TomlFileChecks::At(int line, std::string message) const {
+  return Fail(ErrorCode::kInvalidArgument, file_ + ":" + std::to_string(line) + ": " + std::move(message));
+}
+
+std::string TomlFileChecks::Join(std::string_view prefix, std::string_view key) {
+  return std::string(prefix) + "." + TomlQuoteKey(key);
+}
+
+Status TomlFileChecks::ExpectKind(const TomlValue& value, TomlValue::Kind kind, std::string_view path) const {
+  if (value.kind == kind) return {};
+  return At(value.line, std::string(path) + " must be " + std::string(TomlKindName(kind)) + ", not " +
+                            std::string(TomlKindName(value.kind)));
+}
+
+Status TomlFileChecks::ExpectRange(const TomlValue& value, std::string_view path, std::int64_t min,
+                                   std::int64_t max) const {
+  if (auto kind = ExpectKind(value, TomlValue::Kind::kInteger, path); !kind) return kind;
+  if (value.integer < min || value.integer > max) {
+    return At(value.line, std::string(path) + " = " + std::to_string(value.integer) + ": must be from " +
+                              std::to_string(min) + " to " + std::to_string(max));
+  }
+  return {};
+}
+
 }  // namespace cairn::detail

@@ -76,4 +76,22 @@ std::string TomlQuoteKey(std::string_view key);
 // FILE = `file_name`.
 Result<TomlTable> ParseToml(std::string_view text, std::string_view file_name);
 
+// The checks every loader of a parsed file makes (SQL projections, bridge
+// files), with their "FILE:LINE: message" errors. Loaders derive from it.
+class TomlFileChecks {
+ protected:
+  explicit TomlFileChecks(std::string_view file_name) : file_(file_name) {}
+
+  // kInvalidArgument "FILE:LINE: message".
+  std::unexpected<Error> At(int line, std::string message) const;
+  // `prefix`.`key`, the key quoted when it must be: a value's path in messages.
+  static std::string Join(std::string_view prefix, std::string_view key);
+  // `value` is of `kind`, else an error naming `path`.
+  Status ExpectKind(const TomlValue& value, TomlValue::Kind kind, std::string_view path) const;
+  // `value` is an integer from `min` to `max`, else an error naming `path`.
+  Status ExpectRange(const TomlValue& value, std::string_view path, std::int64_t min, std::int64_t max) const;
+
+  std::string file_;
+};
+
 }  // namespace cairn::detail

@@ -508,9 +508,9 @@ struct ParamSpec {
   bool used = false;
 };
 
-class Loader {
+class Loader : detail::TomlFileChecks {
  public:
-  explicit Loader(std::string_view file_name) : file_(file_name) {}
+  explicit Loader(std::string_view file_name) : TomlFileChecks(file_name) {}
 
   Result<Projection> Load(std::string_view text) {
     auto document = detail::ParseToml(text, file_);
@@ -531,28 +531,6 @@ class Loader {
     std::vector<ParamSpec> params;
   };
 
-  std::unexpected<Error> At(int line, std::string message) const {
-    return Fail(ErrorCode::kInvalidArgument, file_ + ":" + std::to_string(line) + ": " + std::move(message));
-  }
-
-  static std::string Join(std::string_view prefix, std::string_view key) {
-    return std::string(prefix) + "." + detail::TomlQuoteKey(key);
-  }
-
-  Status ExpectKind(const TomlValue& value, TomlValue::Kind kind, std::string_view path) const {
-    if (value.kind == kind) return {};
-    return At(value.line, std::string(path) + " must be " + std::string(detail::TomlKindName(kind)) + ", not " +
-                              std::string(detail::TomlKindName(value.kind)));
-  }
-
-  Status ExpectRange(const TomlValue& value, std::string_view path, std::int64_t min, std::int64_t max) const {
-    if (auto kind = ExpectKind(value, TomlValue::Kind::kInteger, path); !kind) return kind;
-    if (value.integer < min || value.integer > max) {
-      return At(value.line, std::string(path) + " = " + std::to_string(value.integer) + ": must be from " +
-                                std::to_string(min) + " to " + std::to_string(max));
-    }
-    return {};
-  }
 
   Status ReadRoot(const TomlTable& root) {
     const TomlValue* projection = nullptr;
@@ -890,7 +868,6 @@ class Loader {
     return fallback;
   }
 
-  std::string file_;
   Projection projection_;
   const TomlValue* schema_ = nullptr;
   std::vector<HandlerSpec> handlers_;
