@@ -11,6 +11,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "cairn/event.h"
@@ -79,6 +80,9 @@ class Reader {
   // A number that changes whenever any connection (in any process) commits;
   // cheap to call. Used by subscriptions to notice other processes' commits.
   virtual Result<std::uint64_t> ChangeCounter() = 0;
+  // The (key, value) rows of cairn_meta whose key starts with `prefix`, in key
+  // order (named checkpoints live there under "checkpoint:").
+  virtual Result<std::vector<std::pair<std::string, std::string>>> ReadMeta(std::string_view prefix) = 0;
 };
 
 // A write transaction. Destroying it without Commit() rolls back.
@@ -99,6 +103,9 @@ class WriteTransaction {
   virtual Result<std::vector<SnapshotKey>> ListSnapshots(std::string_view stream) = 0;
   // Deletes one snapshot; absent is not an error.
   virtual Status DeleteSnapshot(std::string_view stream, std::uint64_t revision) = 0;
+  // Writes (replacing) or deletes a cairn_meta row; deleting an absent key is not an error.
+  virtual Status PutMeta(std::string_view key, std::string_view value) = 0;
+  virtual Status DeleteMeta(std::string_view key) = 0;
   // Commits durably (per Options::durability).
   virtual Status Commit() = 0;
 

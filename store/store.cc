@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <charconv>
 #include <condition_variable>
 #include <cstring>
 #include <deque>
@@ -326,9 +327,108 @@ class StoreImpl final : public EventStore {
                            [keep](const SnapshotKey&, std::size_t newer) { return newer >= keep; });
   }
 
+  Status SaveCheckpoint(std::string_view name, std::uint64_t position, std::string_view detail) override {
+    if (auto ok = ValidateCheckpointName(name); !ok) return ok;
+    if (auto ok = CheckWritable(); !ok) return ok;
+    const std::string key = CheckpointKey(name);
+    PendingAppend write{.stream = key, .bytes = detail.size()};
+    write.side_write = [&](WriteTransaction& txn, PendingAppend& self) -> Status {
+      auto head = txn.GetHead();
+      if (!head) return Fail(head.error());
+      if (position > head->position) {
+        self.result = Fail(ErrorCode::kInvalidArgument,
+                           "checkpoint \"" + std::string(name) + "\" at position " + std::to_string(position) +
+                               " is past the head of the log (" + std::to_string(head->position) + ")");
+        return {};
+      }
+      if (auto ok = txn.PutMeta(key, std::to_string(position) + " " + std::to_string(NowMicros()) + " " + std::string(detail)); !ok) return ok;
+      self.result = AppendResult{};
+      return {};
+    };
+    auto result = Submit(write);
+    if (!result) return Fail(result.error());
+    return {};
+  }
+
+  Result<std::optional<Checkpoint>> ReadCheckpoint(std::string_view name) override {
+    if (auto ok = ValidateCheckpointName(name); !ok) return Fail(ok.error());
+    auto rows = ReadCheckpointRows(CheckpointKey(name));
+    if (!rows) return Fail(rows.error());
+    for (Checkpoint& checkpoint : *rows) {
+      if (checkpoint.name == name) return std::optional<Checkpoint>(std::move(checkpoint));
+    }
+    return std::optional<Checkpoint>();
+  }
+
+  Result<std::vector<Checkpoint>> ListCheckpoints() override { return ReadCheckpointRows(kCheckpointKeyPrefix); }
+
+  Result<bool> DeleteCheckpoint(std::string_view name) override {
+    if (auto ok = ValidateCheckpointName(name); !ok) return Fail(ok.error());
+    auto existing = ReadCheckpoint(name);
+    if (!existing) return Fail(existing.error());
+    if (!*existing) return false;
+    if (auto ok = CheckWritable(); !ok) return Fail(ok.error());
+    const std::string key = CheckpointKey(name);
+    PendingAppend write{.stream = key};
+    write.side_write = [&key](WriteTransaction& txn, PendingAppend& self) -> Status {
+      if (auto ok = txn.DeleteMeta(key); !ok) return ok;
+      self.result = AppendResult{};
+      return {};
+    };
+    auto result = Submit(write);
+    if (!result) return Fail(result.error());
+    return true;
+  }
+
   const std::string& path() const override { return path_; }
 
  private:
+  static constexpr std::string_view kCheckpointKeyPrefix = "checkpoint:";
+
+  static std::string CheckpointKey(std::string_view name) { return std::string(kCheckpointKeyPrefix) + std::string(name); }
+
+  static Status ValidateCheckpointName(std::string_view name) {
+    if (name.empty() || name.size() > 200) {
+      return Fail(ErrorCode::kInvalidArgument,
+                  "a checkpoint name must be 1 to 200 characters, not " + std::to_string(name.size()));
+    }
+    for (char c : name) {
+      if (c <= ' ' || c > '~') {
+        return Fail(ErrorCode::kInvalidArgument,
+                    "checkpoint name \"" + std::string(name) +
+                        "\": only printable ASCII characters without spaces are allowed");
+      }
+    }
+    return {};
+  }
+
+  // The checkpoints whose key starts with `prefix`. A row is "<position> <saved_at_us> <detail>".
+  Result<std::vector<Checkpoint>> ReadCheckpointRows(std::string_view prefix) {
+    auto reader = LeaseReader();
+    if (!reader) return Fail(reader.error());
+    auto rows = (*reader)->ReadMeta(prefix);
+    if (!rows) return Fail(rows.error());
+    std::vector<Checkpoint> checkpoints;
+    for (auto& [key, value] : *rows) {
+      Checkpoint checkpoint{.name = key.substr(kCheckpointKeyPrefix.size())};
+      const char* end = value.data() + value.size();
+      auto [after_position, e1] = std::from_chars(value.data(), end, checkpoint.position);
+      bool ok = e1 == std::errc() && after_position < end && *after_position == ' ';
+      const char* after_time = after_position;
+      if (ok) {
+        auto [p, e2] = std::from_chars(after_position + 1, end, checkpoint.saved_at_us);
+        after_time = p;
+        ok = e2 == std::errc() && p < end && *p == ' ';
+      }
+      if (!ok) {
+        return Fail(ErrorCode::kCorruption, "checkpoint \"" + checkpoint.name + "\" in " + path_ + " is malformed");
+      }
+      checkpoint.detail.assign(after_time + 1, end);
+      checkpoints.push_back(std::move(checkpoint));
+    }
+    return checkpoints;
+  }
+
   // Why a snapshot cannot be saved for a stream in `state`; nullopt when it can.
   static std::optional<Error> RefuseSnapshotOf(const std::string& stream, const std::optional<StreamState>& state) {
     if (!state) return Error(ErrorCode::kNotFound, "stream \"" + stream + "\" does not exist");

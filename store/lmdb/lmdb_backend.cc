@@ -323,6 +323,22 @@ class LmdbReader final : public Reader {
 
   // The id of the newest committed transaction, from the meta page that every
   // process's commit rewrites (mdb_env_info): a commit anywhere changes it.
+  Result<std::vector<std::pair<std::string, std::string>>> ReadMeta(std::string_view prefix) override {
+    auto scope = Begin();
+    if (!scope) return Fail(scope.error());
+    auto cursor = Cursor::Open(txn_.get(), env_->dbs().meta);
+    if (!cursor) return Fail(cursor.error());
+    std::vector<std::pair<std::string, std::string>> rows;
+    MDB_val k = ValOf(prefix), v{};
+    int rc = MDB_SUCCESS;
+    for (rc = cursor->Get(&k, &v, MDB_SET_RANGE); rc == MDB_SUCCESS; rc = cursor->Get(&k, &v, MDB_NEXT)) {
+      if (!ViewOf(k).starts_with(prefix)) break;
+      rows.emplace_back(ViewOf(k), ViewOf(v));
+    }
+    if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND) return Fail(LmdbError(rc, "reading cairn_meta"));
+    return rows;
+  }
+
   Result<std::uint64_t> ChangeCounter() override {
     std::shared_lock gate(env_->gate());
     MDB_envinfo info{};
@@ -533,6 +549,21 @@ class LmdbWriteTransaction final : public WriteTransaction {
     if (int rc = mdb_del(txn_.get(), **dbi, &k, nullptr); rc != MDB_SUCCESS && rc != MDB_NOTFOUND) {
       return Fail(Check(rc, "deleting a snapshot"));
     }
+    return {};
+  }
+
+  Status PutMeta(std::string_view key, std::string_view value) override {
+    MDB_val k = ValOf(key), v = ValOf(value);
+    if (int rc = mdb_put(txn_.get(), env_->dbs().meta, &k, &v, 0); rc != MDB_SUCCESS) {
+      return Fail(Check(rc, "writing cairn_meta"));
+    }
+    return {};
+  }
+
+  Status DeleteMeta(std::string_view key) override {
+    MDB_val k = ValOf(key);
+    int rc = mdb_del(txn_.get(), env_->dbs().meta, &k, nullptr);
+    if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND) return Fail(Check(rc, "deleting from cairn_meta"));
     return {};
   }
 

@@ -452,6 +452,20 @@ class SqliteReader final : public Reader {
     }
   }
 
+  Result<std::vector<std::pair<std::string, std::string>>> ReadMeta(std::string_view prefix) override {
+    auto stmt = conn_->Prepare("SELECT key, value FROM cairn_meta WHERE substr(key, 1, length(?1)) = ?1 ORDER BY key");
+    if (!stmt) return Fail(stmt.error());
+    Statement query(*stmt);
+    query.BindText(1, prefix);
+    std::vector<std::pair<std::string, std::string>> rows;
+    while (true) {
+      auto step = query.Next(conn_->db(), "reading cairn_meta");
+      if (!step) return Fail(step.error());
+      if (*step == Statement::Step::kDone) return rows;
+      rows.emplace_back(ColumnBytes(query.get(), 0), ColumnBytes(query.get(), 1));
+    }
+  }
+
   Result<std::uint64_t> ChangeCounter() override {
     auto version = conn_->QueryInt("PRAGMA data_version", "checking for new commits");
     if (!version) return Fail(version.error());
@@ -610,6 +624,28 @@ class SqliteWriteTransaction final : public WriteTransaction {
     erase.BindText(1, stream);
     erase.Bind(2, ToSqlInt(revision));
     auto step = erase.Next(conn_->db(), "deleting a snapshot");
+    if (!step) return Fail(step.error());
+    return {};
+  }
+
+  Status PutMeta(std::string_view key, std::string_view value) override {
+    auto stmt = conn_->Prepare("INSERT INTO cairn_meta (key, value) VALUES (?1, ?2) "
+                               "ON CONFLICT (key) DO UPDATE SET value = excluded.value");
+    if (!stmt) return Fail(stmt.error());
+    Statement upsert(*stmt);
+    upsert.BindText(1, key);
+    upsert.BindText(2, value);
+    auto step = upsert.Next(conn_->db(), "writing cairn_meta");
+    if (!step) return Fail(step.error());
+    return {};
+  }
+
+  Status DeleteMeta(std::string_view key) override {
+    auto stmt = conn_->Prepare("DELETE FROM cairn_meta WHERE key = ?1");
+    if (!stmt) return Fail(stmt.error());
+    Statement erase(*stmt);
+    erase.BindText(1, key);
+    auto step = erase.Next(conn_->db(), "deleting from cairn_meta");
     if (!step) return Fail(step.error());
     return {};
   }

@@ -202,6 +202,17 @@ struct SnapshotData {
   std::string state;
 };
 
+// A named checkpoint: how far a consumer of the log (a bridge relay) has got,
+// kept in the store file so that it survives with the log and needs no other
+// database. Not on the audit chain and not exported (it is a consumer's state,
+// not history). `detail` is the consumer's own text, e.g. a JSON status.
+struct Checkpoint {
+  std::string name;
+  std::uint64_t position = 0;    // every event at or before it has been handled
+  std::int64_t saved_at_us = 0;  // set by the store when saved
+  std::string detail;
+};
+
 class EventStore {
  public:
   // Opens (or, with options.create_if_missing, creates) the store at `path`.
@@ -314,6 +325,19 @@ class EventStore {
   // Keeps the newest `keep` snapshots of `stream` (of every stream's, for
   // std::nullopt) and deletes the older ones. Returns how many were deleted.
   virtual Result<std::uint64_t> PruneSnapshots(std::optional<std::string_view> stream, std::size_t keep) = 0;
+
+  // Named checkpoints (see Checkpoint). A name is 1-200 printable ASCII
+  // characters (no spaces); kInvalidArgument otherwise.
+  //
+  // Saves (replacing) the checkpoint `name` at `position`, riding the group
+  // commit like an append. kInvalidArgument when `position` is past the head.
+  virtual Status SaveCheckpoint(std::string_view name, std::uint64_t position, std::string_view detail = {}) = 0;
+  // The checkpoint `name`; nullopt when it was never saved (or was deleted).
+  virtual Result<std::optional<Checkpoint>> ReadCheckpoint(std::string_view name) = 0;
+  // Every checkpoint, in name order.
+  virtual Result<std::vector<Checkpoint>> ListCheckpoints() = 0;
+  // Deletes the checkpoint `name`; true when there was one.
+  virtual Result<bool> DeleteCheckpoint(std::string_view name) = 0;
 
   virtual const std::string& path() const = 0;
 
