@@ -224,6 +224,20 @@ class Loader : detail::TomlFileChecks {
         if (auto kind = ExpectKind(value, TomlValue::Kind::kString, path); !kind) return kind;
         config_.dlq_topic = value.string;
         dlq_topic_ = &value;
+      } else if (key == "checkpoint_topic") {
+        if (auto kind = ExpectKind(value, TomlValue::Kind::kString, path); !kind) return kind;
+        const std::string& topic = value.string;
+        const bool legal = !topic.empty() && topic.size() <= 249 && topic != "." && topic != ".." &&
+                           std::all_of(topic.begin(), topic.end(), [](char c) {
+                             return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                                    c == '.' || c == '_' || c == '-';
+                           });
+        if (!legal) {
+          return At(value.line, "bridge.checkpoint_topic " + Quoted(topic) +
+                                    " is not a Kafka topic name (1 to 249 of a-z, A-Z, 0-9, '.', '_' and '-')");
+        }
+        config_.checkpoint_topic = topic;
+        checkpoint_topic_ = &value;
       } else if (key == "topic_convention") {
         if (auto kind = ExpectKind(value, TomlValue::Kind::kString, path); !kind) return kind;
         auto convention = TopicConvention::Parse(value.string);
@@ -233,11 +247,16 @@ class Loader : detail::TomlFileChecks {
       } else {
         return At(value.line, "unknown key " + path +
                                   " (expected name, source_service, format, mode, on_unroutable, default_topic, "
-                                  "on_poison, dlq_topic, topic_convention)");
+                                  "on_poison, dlq_topic, checkpoint_topic, topic_convention)");
       }
     }
     if (!has_name) return At(table.line, "[bridge] has no name");
     if (!has_source) return At(table.line, "[bridge] has no source_service (the envelopes' source_service)");
+    if (checkpoint_topic_ != nullptr && config_.mode != DeliveryMode::kExactlyOnce) {
+      return At(checkpoint_topic_->line,
+                "bridge.checkpoint_topic is used only with mode = \"exactly-once\" (an idempotent relay keeps "
+                "its checkpoint in the store)");
+    }
     return {};
   }
 
@@ -446,6 +465,7 @@ class Loader : detail::TomlFileChecks {
   const TomlValue* default_topic_ = nullptr;
   const TomlValue* on_poison_ = nullptr;
   const TomlValue* dlq_topic_ = nullptr;
+  const TomlValue* checkpoint_topic_ = nullptr;
   std::vector<std::pair<std::string, int>> topic_lines_;  // every topic and its line
   std::vector<int> kafka_lines_;                          // parallel to config_.kafka
 };
@@ -533,6 +553,10 @@ std::string BridgeConfig::DlqTopic(std::string_view topic) const {
     dead_letter.replace(at, kTopicPlaceholder.size(), topic);
   }
   return dead_letter;
+}
+
+std::string BridgeConfig::CheckpointTopic() const {
+  return checkpoint_topic.empty() ? "cairn.bridge." + name + ".checkpoint" : checkpoint_topic;
 }
 
 std::vector<std::string> BridgeConfig::Topics() const {

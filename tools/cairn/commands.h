@@ -107,6 +107,19 @@ struct ProjectionParkedCommand {
   std::vector<std::string> retry_files;   // --retry: retry the parked events of these projections
 };
 
+// cairn bridge run|status|topics (bridge_commands.cc)
+struct BridgeRunCommand {
+  std::string config;                     // the bridge file
+  std::vector<std::string> kafka_properties;  // -X key=value
+  bool to_head = false;                   // stop once the head as of the start is published
+};
+struct BridgeStatusCommand {
+  std::string config;
+};
+struct BridgeTopicsCommand {
+  std::string config;
+};
+
 CliStatus RunInit(const GlobalOptions& global, const InitCommand& command);
 CliStatus RunAppend(const GlobalOptions& global, const AppendCommand& command);
 CliStatus RunDelete(const GlobalOptions& global, const DeleteCommand& command);
@@ -128,6 +141,10 @@ CliStatus RunProjectionRebuild(const GlobalOptions& global, const ProjectionRebu
 CliStatus RunProjectionStatus(const GlobalOptions& global, const ProjectionStatusCommand& command);
 CliStatus RunProjectionParked(const GlobalOptions& global, const ProjectionParkedCommand& command);
 
+// bridge_commands.cc
+CliStatus RunBridgeRun(const GlobalOptions& global, const BridgeRunCommand& command);
+CliStatus RunBridgeStatus(const GlobalOptions& global, const BridgeStatusCommand& command);
+CliStatus RunBridgeTopics(const GlobalOptions& global, const BridgeTopicsCommand& command);
 // Adds an append (or delete) result to `record`:
 // "stream", "first_revision", "last_revision", "first_position", "last_position", "already_committed".
 void AddAppendResult(Record& record, std::string_view stream, const AppendResult& result);

@@ -67,7 +67,7 @@ CLI::Option* AddTypes(CLI::App* app, std::vector<std::string>& types, const std:
 
 int Main(int argc, char** argv) {
   CLI::App app{"cairn: create, write, read, replay, audit, export and import a cairn event store; manage snapshots;\n"
-               "run projections into read models.",
+               "run projections into read models; publish to Kafka.",
                "cairn"};
   app.set_version_flag("--version", CAIRN_VERSION);
   app.require_subcommand(1);
@@ -407,6 +407,59 @@ int Main(int argc, char** argv) {
       "  cairn projection parked --read-model read-model.db --format table\n"
       "  cairn projection parked --read-model read-model.db --retry customer_totals.toml\n"));
 
+  // bridge run|status|topics
+  CLI::App* bridge = app.add_subcommand("bridge", "Publish the store's events to Kafka; show a bridge's status");
+  bridge->require_subcommand(1);
+  bridge->footer(Footer(
+      "A bridge file (docs/bridge.md) routes events to Kafka topics. `bridge run` publishes every\n"
+      "committed event as an envelope (key = stream), from the bridge's checkpoint on, with the\n"
+      "idempotent producer (mode = \"idempotent\": at least once, in order) or Kafka transactions\n"
+      "(mode = \"exactly-once\"). Appends never wait for Kafka.",
+      "  cairn bridge topics --config orders.toml\n"
+      "  cairn bridge run --config orders.toml -X bootstrap.servers=kafka-1:9092\n"
+      "  cairn bridge status --config orders.toml --format table\n"));
+  const auto add_config = [](CLI::App* command, std::string& target) {
+    command->add_option("--config", target, "The bridge file (.toml)")->required()->type_name("FILE");
+  };
+  BridgeRunCommand bridge_run_command;
+  CLI::App* bridge_run = bridge->add_subcommand("run", "Publish the store's events to Kafka until SIGINT/SIGTERM");
+  add_config(bridge_run, bridge_run_command.config);
+  bridge_run
+      ->add_option("-X", bridge_run_command.kafka_properties,
+                   "A librdkafka property (key=value), after the bridge file's [kafka]; repeatable")
+      ->allow_extra_args(false)
+      ->type_name("KEY=VALUE");
+  bridge_run->add_flag("--to-head", bridge_run_command.to_head,
+                       "Stop once every event committed before the start is published");
+  bridge_run->footer(Footer(
+      "Runs until SIGINT or SIGTERM, then waits for what it produced, saves its checkpoint and\n"
+      "prints its status (one object: bridge, mode, state, checkpoint, head_position, lag_events,\n"
+      "lag_seconds, published, retried, dead_lettered, failures, last_error). Kafka unreachable: it\n"
+      "retries with backoff for as long as it takes. It exits 1 on an event it must not skip (no route\n"
+      "with on_unroutable = \"error\", a poison event with on_poison = \"stop\"), naming it; on a\n"
+      "topic Kafka does not have; or when another relay of the same bridge fenced it. Log lines go to\n"
+      "stderr.",
+      "  cairn bridge run --config orders.toml\n"
+      "  cairn bridge run --config orders.toml -X bootstrap.servers=127.0.0.1:9092 --to-head\n"));
+  BridgeStatusCommand bridge_status_command;
+  CLI::App* bridge_status =
+      bridge->add_subcommand("status", "Show a bridge's checkpoint, lag and counters as its relay last saved them");
+  add_config(bridge_status, bridge_status_command.config);
+  bridge_status->footer(Footer(
+      "Reads the store only. One object with run's fields plus saved_at (when the relay last saved its\n"
+      "status; null if it never ran). head_position, lag_events and lag_seconds are taken now; state and\n"
+      "the counters are the relay's as of saved_at (a running relay saves them at least every 5 s, so\n"
+      "an older saved_at with state \"live\" means the relay is gone).",
+      "  cairn bridge status --config orders.toml --format table\n"));
+  BridgeTopicsCommand bridge_topics_command;
+  CLI::App* bridge_topics =
+      bridge->add_subcommand("topics", "List every topic a bridge publishes to (create them before running it)");
+  add_config(bridge_topics, bridge_topics_command.config);
+  bridge_topics->footer(Footer(
+      "One object per topic: topic, role (route, default, dead-letter, checkpoint). The relay creates\n"
+      "only its checkpoint topic (exactly-once mode); the others must exist.",
+      "  cairn bridge topics --config orders.toml --format table\n"));
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {
@@ -456,6 +509,12 @@ int Main(int argc, char** argv) {
     status = RunProjectionStatus(global, projection_status_command);
   } else if (projection_parked->parsed()) {
     status = RunProjectionParked(global, projection_parked_command);
+  } else if (bridge_run->parsed()) {
+    status = RunBridgeRun(global, bridge_run_command);
+  } else if (bridge_status->parsed()) {
+    status = RunBridgeStatus(global, bridge_status_command);
+  } else if (bridge_topics->parsed()) {
+    status = RunBridgeTopics(global, bridge_topics_command);
   }
 
   // A full disk or a closed pipe must not pass for success.

@@ -124,6 +124,11 @@ struct BridgeConfig {
   // without "<topic>" it is one topic for all. Default: the standards' "<topic>.dlq.v1".
   std::string dlq_topic = "<topic>.dlq.v1";
   TopicConvention topic_convention;
+  // Exactly-once mode only: the one-partition topic on whose partition 0 the
+  // relay commits its checkpoint, in each Kafka transaction, as the offset of
+  // the consumer group "cairn-bridge.<name>". Empty: CheckpointTopic()'s default.
+  // Any legal Kafka name (it is cairn's, not an event topic: no convention applies).
+  std::string checkpoint_topic;
   // librdkafka properties, passed to the producer as they are, in file order
   // (except enable.idempotence and transactional.id, which the bridge sets from `mode` and `name`).
   std::vector<std::pair<std::string, std::string>> kafka;
@@ -135,6 +140,8 @@ struct BridgeConfig {
   Result<std::string> Route(const EventView& event) const;
   // The dead-letter topic of `topic` (dlq_topic with "<topic>" replaced).
   std::string DlqTopic(std::string_view topic) const;
+  // checkpoint_topic, or "cairn.bridge.<name>.checkpoint" when it is empty.
+  std::string CheckpointTopic() const;
   // Every topic this configuration can publish to, each once, in file order:
   // the routes' topics, the default topic, then their dead-letter topics when
   // on_poison is kDeadLetter (what an operator creates in advance).
