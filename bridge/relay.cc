@@ -18,6 +18,7 @@
 #include <map>
 #include <mutex>
 #include <random>
+#include <set>
 #include <thread>
 
 #include <rapidjson/document.h>
@@ -168,6 +169,7 @@ class RelayImpl final : public Relay {
     rd_kafka_conf_set_opaque(conf->get(), this);
     rd_kafka_conf_set_dr_msg_cb(conf->get(), &RelayImpl::OnDelivery);
     rd_kafka_conf_set_error_cb(conf->get(), &RelayImpl::OnError);
+    rd_kafka_conf_set_log_cb(conf->get(), &RelayImpl::OnLog);
     char error[512];
     rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf->get(), error, sizeof error);
     if (rk == nullptr) return Fail(ErrorCode::kInvalidArgument, std::string("creating the Kafka producer: ") + error);
@@ -318,6 +320,11 @@ class RelayImpl final : public Relay {
                        "\" (on_unroutable = \"error\"): add a route or a default topic; the relay stops before it");
     }
     entry.topic = *topic;
+    if (already_delivered_.erase(event.position) > 0) {
+      entry.state = InFlight::State::kDelivered;
+      inflight_.push_back(std::move(entry));
+      return std::nullopt;
+    }
     std::optional<Error> failed;
     if (auto known = poison_.find(event.position); known != poison_.end()) {
       // Kafka refused it in an aborted transaction: this time it goes to the dead-letter topic.
@@ -458,6 +465,13 @@ class RelayImpl final : public Relay {
     ++failed_entries_;
   }
 
+  // librdkafka's own log lines go where the relay's go.
+  static void OnLog(const rd_kafka_t* rk, int level, const char* facility, const char* text) {
+    auto* relay = static_cast<RelayImpl*>(rd_kafka_opaque(rk));
+    if (relay == nullptr) return;
+    relay->Log("bridge " + relay->config_.name + ": librdkafka " + (level <= 3 ? "error " : "") + facility + ": " + text);
+  }
+
   static void OnError(rd_kafka_t* rk, int err, const char* reason, void* opaque) {
     auto* relay = static_cast<RelayImpl*>(opaque);
     std::string text = std::string(rd_kafka_err2name(static_cast<rd_kafka_resp_err_t>(err))) + ": " + reason;
@@ -552,7 +566,16 @@ class RelayImpl final : public Relay {
   // prefix, back off, and let the next round produce again from the checkpoint.
   void StartOver(const std::string& reason, bool back_off) {
     Drain();
-    UpdateStatus([&](RelayStatus& s) { s.retried += inflight_.size(); });
+    // Kafka has these already (acknowledged by every in-sync replica): the next round does not send them again.
+    std::uint64_t resent = 0;
+    for (const InFlight& entry : inflight_) {
+      if (entry.state == InFlight::State::kDelivered) {
+        already_delivered_.insert(entry.position);
+      } else {
+        ++resent;
+      }
+    }
+    UpdateStatus([&](RelayStatus& s) { s.retried += resent; });
     inflight_.clear();
     ++round_;
     retry_reason_.reset();
@@ -904,7 +927,8 @@ class RelayImpl final : public Relay {
   rd_kafka_resp_err_t fatal_code_ = RD_KAFKA_RESP_ERR_NO_ERROR;
   // Positions Kafka refused for good in an aborted transaction, with the error.
   std::map<std::uint64_t, std::pair<rd_kafka_resp_err_t, std::string>> poison_;
-  std::map<std::uint64_t, std::uint32_t> attempts_;  // dead-letter sends per position
+  std::map<std::uint64_t, std::uint32_t> attempts_;
+  std::set<std::uint64_t> already_delivered_;  // past the checkpoint, confirmed before a round started over  // dead-letter sends per position
   std::uint32_t consecutive_failures_ = 0;
   std::mt19937_64 random_;
 

@@ -159,6 +159,15 @@ std::vector<Received> ConsumeUntil(rd_kafka_t* consumer, const std::function<boo
     Received r;
     if (message->key != nullptr) r.key.assign(static_cast<const char*>(message->key), message->key_len);
     if (message->payload != nullptr) r.value.assign(static_cast<const char*>(message->payload), message->len);
+    rd_kafka_headers_t* headers = nullptr;
+    if (rd_kafka_message_headers(message.get(), &headers) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      const char* name = nullptr;
+      const void* value = nullptr;
+      size_t size = 0;
+      for (size_t i = 0; rd_kafka_header_get_all(headers, i, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR; ++i) {
+        r.headers.emplace_back(name, value == nullptr ? std::string() : std::string(static_cast<const char*>(value), size));
+      }
+    }
     r.partition = message->partition;
     r.offset = message->offset;
     received.push_back(std::move(r));

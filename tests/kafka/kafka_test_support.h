@@ -63,6 +63,7 @@ void RequireOk(rd_kafka_error_t* error, std::string_view what);
 struct Received {
   std::string key;
   std::string value;
+  std::vector<std::pair<std::string, std::string>> headers;  // in order
   int32_t partition = 0;
   int64_t offset = 0;
 };
