@@ -7,6 +7,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
+#include <cctype>
 #include <chrono>
 #include <cstdlib>
 #include <map>
@@ -57,12 +59,13 @@ struct BridgeFile {
   std::string mode = "idempotent";
   std::string format = "json";
   std::string extra;  // more [bridge] lines
+  std::string bootstrap = kafka_test::BootstrapServers();
 
   cairn::BridgeConfig Parse() const {
     const std::string text = "[bridge]\nname = \"" + name + "\"\nsource_service = \"orders-service\"\nmode = \"" +
                              mode + "\"\nformat = \"" + format + "\"\n" + extra +
                              "\n[route.orders]\ncategory = \"order\"\ntopic = \"" + topic +
-                             "\"\n[kafka]\nbootstrap.servers = \"" + kafka_test::BootstrapServers() + "\"\n" +
+                             "\"\n[kafka]\nbootstrap.servers = \"" + bootstrap + "\"\n" +
                              "[retry]\ninitial_backoff_ms = 50\nmax_backoff_ms = 500\n";
     auto config = cairn::ParseBridgeConfig(text, "test.toml");
     CAIRN_REQUIRE_OK(config);
@@ -71,7 +74,7 @@ struct BridgeFile {
   std::string Text() const {
     return "[bridge]\nname = \"" + name + "\"\nsource_service = \"orders-service\"\nmode = \"" + mode + "\"\n" +
            extra + "\n[route.orders]\ncategory = \"order\"\ntopic = \"" + topic + "\"\n[kafka]\nbootstrap.servers = \"" +
-           kafka_test::BootstrapServers() + "\"\n[retry]\ninitial_backoff_ms = 50\nmax_backoff_ms = 500\n";
+           bootstrap + "\"\n[retry]\ninitial_backoff_ms = 50\nmax_backoff_ms = 500\n";
   }
 };
 
@@ -81,8 +84,9 @@ cairn::RelayOptions QuietOptions() {
   return options;
 }
 
-kafka_test::KafkaPtr Consumer(const std::string& topic, bool read_committed = true) {
-  auto consumer = kafka_test::NewClient(RD_KAFKA_CONSUMER, {{"bootstrap.servers", kafka_test::BootstrapServers()},
+kafka_test::KafkaPtr Consumer(const std::string& topic, bool read_committed = true,
+                             const std::string& bootstrap = kafka_test::BootstrapServers()) {
+  auto consumer = kafka_test::NewClient(RD_KAFKA_CONSUMER, {{"bootstrap.servers", bootstrap},
                                                             {"group.id", kafka_test::UniqueName("reader")},
                                                             {"auto.offset.reset", "earliest"},
                                                             {"enable.partition.eof", "false"},
@@ -95,8 +99,9 @@ kafka_test::KafkaPtr Consumer(const std::string& topic, bool read_committed = tr
 }
 
 // Everything on `topic` until `count` messages came (then 2 s more, to catch extras) or 60 s passed.
-std::vector<Received> ReadTopic(const std::string& topic, std::size_t count, bool read_committed = true) {
-  auto consumer = Consumer(topic, read_committed);
+std::vector<Received> ReadTopic(const std::string& topic, std::size_t count, bool read_committed = true,
+                                const std::string& bootstrap = kafka_test::BootstrapServers()) {
+  auto consumer = Consumer(topic, read_committed, bootstrap);
   auto received = kafka_test::ConsumeUntil(
       consumer.get(), [count](const std::vector<Received>& got) { return got.size() >= count; }, 60s);
   auto extra = kafka_test::ConsumeUntil(consumer.get(), [](const std::vector<Received>&) { return false; }, 2s);
@@ -479,6 +484,75 @@ TEST_CASE("kill -9 of the relay mid-stream: at-least-once loses nothing, exactly
       CheckDelivery(messages, head, exactly_once);
     }
   }
+}
+
+// A broker of this test's own (tools/kafka/kafka.sh), stopped at scope exit.
+class PrivateBroker {
+ public:
+  explicit PrivateBroker(std::string dir) : dir_(std::move(dir)) { REQUIRE(Script("start") == 0); }
+  ~PrivateBroker() { (void)Script("stop"); }
+  int Script(const std::string& command) const {
+    return std::system(("bash " CAIRN_KAFKA_SH " " + command + " " + dir_ + " >/dev/null 2>&1").c_str());
+  }
+  std::string bootstrap() const { return cairn_test::ReadFileBytes(dir_ + "/bootstrap"); }
+
+ private:
+  std::string dir_;
+};
+
+TEST_CASE("the broker stopped and restarted while events are appended: appends go on, nothing is lost, order is kept",
+          "[relay]") {
+  cairn_test::TempDir dir;
+  PrivateBroker broker(dir.File("broker"));
+  std::string bootstrap = broker.bootstrap();
+  while (!bootstrap.empty() && std::isspace(static_cast<unsigned char>(bootstrap.back()))) bootstrap.pop_back();
+  auto store = OpenStore(dir.File("store.db"));
+  BridgeFile file;
+  file.bootstrap = bootstrap;
+  file.topic = kafka_test::UniqueName("acme.test.restart");
+  {
+    auto admin = kafka_test::NewClient(RD_KAFKA_PRODUCER, {{"bootstrap.servers", bootstrap}});
+    kafka_test::CreateTopic(admin.get(), file.topic, 3);
+  }
+  cairn::RelayOptions options = QuietOptions();
+  // Sends Kafka cannot confirm within 2 s fail: the relay backs off and resends from its checkpoint.
+  options.kafka_overrides = {{"message.timeout.ms", "2000"}};
+  auto relay = cairn::Relay::Open(*store, file.Parse(), options);
+  CAIRN_REQUIRE_OK(relay);
+  cairn::Status ran;
+  std::thread runner([&] { ran = (*relay)->Run(); });
+
+  std::atomic<int> appended{0};
+  std::atomic<int> failed_appends{0};
+  std::thread appender([&] {
+    for (int i = 0; i < 3000; ++i) {
+      cairn::EventData event{.type = "acme.orders.order.noted.v1", .data = R"({"n":)" + std::to_string(i) + "}"};
+      auto result = store->Append("order-" + std::to_string(i % 10), ExpectedRevision::Any(), {event});
+      (result.has_value() ? appended : failed_appends).fetch_add(1);
+      std::this_thread::sleep_for(3ms);
+    }
+  });
+  while (appended.load() < 500) std::this_thread::sleep_for(10ms);
+  REQUIRE(broker.Script("stop") == 0);
+  const int at_stop = appended.load();
+  std::this_thread::sleep_for(5s);
+  CHECK(appended.load() > at_stop + 100);  // appends went on while the broker was down
+  REQUIRE(broker.Script("restart") == 0);
+  appender.join();
+  REQUIRE(failed_appends.load() == 0);  // Kafka being away never fails an append
+
+  const auto deadline = std::chrono::steady_clock::now() + 120s;
+  while ((*relay)->status().checkpoint < 3000 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(50ms);
+  }
+  const cairn::RelayStatus status = (*relay)->status();
+  (*relay)->Stop();
+  runner.join();
+  CAIRN_REQUIRE_OK(ran);
+  CHECK(status.checkpoint == 3000);
+  CHECK(status.failures > 0);  // it noticed, and backed off
+  const std::vector<Received> messages = ReadTopic(file.topic, 3000, true, bootstrap);
+  CheckDelivery(messages, 3000, /*exactly_once=*/false);
 }
 
 }  // namespace
