@@ -8,6 +8,9 @@
 //                               (raw_lmdb_subject.cc says what the raw LMDB baseline does)
 //   cairn_bench --snapshots     aggregate loads through cairn::Repository, with and without
 //                               snapshots, on both backends (snapshot_scenarios.h)
+//   cairn_bench --bridge --kafka HOST:PORT
+//                               the Kafka relay's publish rate (idempotent, exactly-once) beside
+//                               librdkafka's own, and its commit-to-consumer latency (bridge_scenarios.h)
 //   cairn_bench --projections   read-model rebuilds (SQL and C++ projections, raw SQLite) and the
 //                               live lag of a projection, on both backends (projection_scenarios.h)
 //
@@ -37,6 +40,7 @@
 
 #include <fmt/format.h>
 
+#include "bridge_scenarios.h"
 #include "measure.h"
 #include "projection_scenarios.h"
 #include "report.h"
@@ -49,6 +53,7 @@ namespace {
 constexpr std::string_view kUsage =
     R"(usage: cairn_bench [--quick] [--json] [--dir PATH] [--seconds S] [--filter TEXT] [--keep]
                    [--backends sqlite|lmdb] [--history N] [--snapshots] [--projections]
+                   [--bridge --kafka HOST:PORT]
   --quick        short smoke run (0.1 s warm-up, 0.5 s window, smaller read log)
   --json         print results as JSON instead of a table
   --dir PATH     create the scratch directory under PATH (default /tmp); it is removed afterwards
@@ -73,6 +78,13 @@ constexpr std::string_view kUsage =
                  one thread appends 10,000 events/s (--seconds S: its length; 10 s, 3 s with --quick);
                  --backends sqlite, lmdb or sqlite,lmdb (the default: both); --filter keys: scan,
                  scan_json, raw_normal, raw_full, rebuild_sql, rebuild_cpp, live_lag
+  --bridge       the Kafka relay against the broker at --kafka (tools/kafka/kafka.sh start DIR gives
+                 one): --history events (500,000; 50,000 with --quick) of 300 bytes published by
+                 librdkafka's idempotent producer alone (the same envelopes, made beforehand), by the
+                 relay in idempotent mode and in exactly-once mode, each to a new 6-partition topic
+                 and counted back; then commit-to-consumer latency while one thread appends 10,000
+                 events/s (--seconds S: 10 s, 3 s with --quick)
+  --kafka H:P    the broker's bootstrap address, for --bridge
 )";
 
 
@@ -90,6 +102,8 @@ struct Flags {
   std::optional<std::uint64_t> history;
   bool snapshots = false;
   bool projections = false;
+  bool bridge = false;
+  std::string kafka;
 };
 
 // Returns nullopt (after printing why) when the command line is not usable.
@@ -112,6 +126,12 @@ std::optional<Flags> ParseFlags(int argc, char** argv) {
       flags.snapshots = true;
     } else if (arg == "--projections") {
       flags.projections = true;
+    } else if (arg == "--bridge") {
+      flags.bridge = true;
+    } else if (arg == "--kafka") {
+      std::optional<std::string> v = value();
+      if (!v) return std::nullopt;
+      flags.kafka = *v;
     } else if (arg == "--backends" || arg == "--history") {
       std::optional<std::string> v = value();
       if (!v) return std::nullopt;
@@ -153,6 +173,10 @@ std::optional<Flags> ParseFlags(int argc, char** argv) {
       fmt::print(stderr, "cairn_bench: unknown argument '{}'\n{}", arg, kUsage);
       return std::nullopt;
     }
+  }
+  if (flags.bridge && flags.kafka.empty()) {
+    fmt::print(stderr, "cairn_bench: --bridge needs --kafka HOST:PORT (tools/kafka/kafka.sh start DIR starts a broker)\n");
+    return std::nullopt;
   }
   if (flags.snapshots && flags.projections) {
     fmt::print(stderr, "cairn_bench: --snapshots and --projections are separate runs\n");
@@ -603,6 +627,27 @@ int Main(int argc, char** argv) {
       PrintSnapshotJson(stdout, info, results, targets);
     } else {
       PrintSnapshotTable(stdout, info, results, targets);
+    }
+    return 0;
+  }
+
+  if (flags->bridge) {
+    BridgeRunOptions options{
+        .dir = dir->path(),
+        .bootstrap = flags->kafka,
+        .events = flags->history.value_or(flags->quick ? 50'000 : 500'000),
+        .live_seconds = std::chrono::duration<double>(flags->seconds.value_or(flags->quick ? 3.0 : 10.0)),
+        .progress = [](std::string_view line) { fmt::print(stderr, "{}\n", line); }};
+    BridgeResult result;
+    if (Status run = RunBridgeScenarios(options, result); !run) {
+      fmt::print(stderr, "cairn_bench: {}\n", run.error().ToString());
+      return 1;
+    }
+    info.others_cpus = others_cpu.OthersCpus();
+    if (flags->json) {
+      PrintBridgeJson(stdout, info, options, result);
+    } else {
+      PrintBridgeTable(stdout, info, options, result);
     }
     return 0;
   }
