@@ -538,3 +538,17 @@ TEST_CASE("LoadBridgeConfig: missing files, directories, names in messages") {
   REQUIRE_FALSE(bad.has_value());
   CHECK(bad.error().message().starts_with(dir.File("bad.toml") + ":4: bridge.format must be"));
 }
+
+TEST_CASE("checkpoint_topic: exactly-once only, any legal Kafka name, a default from the bridge's name") {
+  const std::string route = "[route.orders]\ncategory = \"order\"\ntopic = \"shop.orders\"\n";
+  BridgeConfig defaulted = Parse(WithHead("mode = \"exactly-once\"\n" + route));
+  CHECK(defaulted.checkpoint_topic.empty());
+  CHECK(defaulted.CheckpointTopic() == "cairn.bridge." + defaulted.name + ".checkpoint");
+  BridgeConfig named = Parse(WithHead("mode = \"exactly-once\"\ncheckpoint_topic = \"Ops_Checkpoints-1\"\n" + route));
+  CHECK(named.CheckpointTopic() == "Ops_Checkpoints-1");
+  RequireError(WithHead("checkpoint_topic = \"ops.checkpoints\"\n" + route), 4,
+               "bridge.checkpoint_topic is used only with mode = \"exactly-once\"");
+  RequireError(WithHead("mode = \"exactly-once\"\ncheckpoint_topic = \"ops checkpoints\"\n" + route), 5,
+               "is not a Kafka topic name");
+  RequireError(WithHead("mode = \"exactly-once\"\ncheckpoint_topic = \"\"\n" + route), 5, "is not a Kafka topic name");
+}
