@@ -536,11 +536,15 @@ bool RouteRule::Matches(const EventView& event) const {
   return event_type.empty() || TypeMatches(event_type, event.type);
 }
 
-Result<std::string> BridgeConfig::Route(const EventView& event) const {
+const std::string* BridgeConfig::FindTopic(const EventView& event) const {
   for (const RouteRule& rule : routes) {
-    if (rule.Matches(event)) return rule.topic;
+    if (rule.Matches(event)) return &rule.topic;
   }
-  if (on_unroutable == OnUnroutable::kDefault) return default_topic;
+  return on_unroutable == OnUnroutable::kDefault ? &default_topic : nullptr;
+}
+
+Result<std::string> BridgeConfig::Route(const EventView& event) const {
+  if (const std::string* topic = FindTopic(event)) return *topic;
   return Fail(ErrorCode::kNotFound, "bridge " + name + ": no route matches the event at position " +
                                         std::to_string(event.position) + " (stream " + Quoted(event.stream) +
                                         ", category " + Quoted(CategoryOf(event.stream)) + ", type " +

@@ -9,6 +9,7 @@
 #include <rapidjson/writer.h>
 
 #include <algorithm>
+#include <charconv>
 #include <array>
 #include <cstring>
 #include <iterator>
@@ -218,22 +219,30 @@ Status CheckEnvelope(const Envelope& envelope, KnownJson known) {
 Status ValidateEnvelope(const Envelope& envelope) { return CheckEnvelope(envelope, {}); }
 
 Result<Envelope> MakeEnvelope(const EventView& event, std::string_view source_service) {
+  Envelope envelope;
+  if (auto made = FillEnvelope(event, source_service, envelope); !made) return Fail(made.error());
+  return envelope;
+}
+
+Status FillEnvelope(const EventView& event, std::string_view source_service, Envelope& envelope) {
   const auto fail = [&](std::string_view why) {
     return Invalid("cannot make the envelope of the event at position " + std::to_string(event.position) + " (stream " +
                    Quoted(event.stream) + ", revision " + std::to_string(event.revision) + "): " + std::string(why));
   };
-  Envelope envelope;
   envelope.event_id = event.id;
-  envelope.event_type = std::string(event.type);
+  envelope.event_type.assign(event.type);
   envelope.event_timestamp_us = event.recorded_at_us;
-  envelope.source_service = std::string(source_service);
+  envelope.source_service.assign(source_service);
+  envelope.correlation_id.reset();
+  envelope.causation_id.reset();
+  envelope.trace_id.reset();
   envelope.schema_version = SchemaVersionOf(event.type);
-  envelope.stream = std::string(event.stream);
+  envelope.stream.assign(event.stream);
   envelope.revision = event.revision;
   envelope.position = event.position;
-  envelope.data_content_type = std::string(event.content_type);
-  envelope.data = std::string(IsJsonContentType(event.content_type) ? detail::TrimJsonSpace(event.data) : event.data);
-  envelope.metadata = std::string(detail::TrimJsonSpace(event.metadata));
+  envelope.data_content_type.assign(event.content_type);
+  envelope.data.assign(IsJsonContentType(event.content_type) ? detail::TrimJsonSpace(event.data) : event.data);
+  envelope.metadata.assign(detail::TrimJsonSpace(event.metadata));
   if (!envelope.metadata.empty()) {
     auto members = detail::ScanJsonObject(envelope.metadata);
     if (!members) return fail("its metadata must be a JSON object: " + members.error());
@@ -254,11 +263,19 @@ Result<Envelope> MakeEnvelope(const EventView& event, std::string_view source_se
   }
   // The metadata was scanned above; the data is read once, here.
   if (auto valid = CheckEnvelope(envelope, {.metadata = true}); !valid) return fail(valid.error().message());
-  return envelope;
+  return {};
 }
 
 std::string EnvelopeJson(const Envelope& envelope) {
-  rapidjson::StringBuffer buffer;
+  std::string json;
+  WriteEnvelopeJson(envelope, json);
+  return json;
+}
+
+void WriteEnvelopeJson(const Envelope& envelope, std::string& out) {
+  // One buffer per thread, kept: no allocation per envelope once it has grown.
+  thread_local rapidjson::StringBuffer buffer;
+  buffer.Clear();
   JsonWriter writer(buffer);
   writer.StartObject();
   WriteString(writer, "event_id");
@@ -301,7 +318,7 @@ std::string EnvelopeJson(const Envelope& envelope) {
     WriteString(writer, detail::Base64Encode(envelope.data));
   }
   writer.EndObject();
-  return std::string(buffer.GetString(), buffer.GetSize());
+  out.assign(buffer.GetString(), buffer.GetSize());
 }
 
 Result<Envelope> ParseEnvelopeJson(std::string_view json) {
@@ -521,17 +538,31 @@ Result<Envelope> ParseEnvelopeCapnp(std::string_view message) {
 std::vector<std::pair<std::string, std::string>> EnvelopeHeaders(const Envelope& envelope, EnvelopeFormat format) {
   std::vector<std::pair<std::string, std::string>> headers;
   headers.reserve(10);
-  headers.emplace_back(kHeaderEventId, envelope.event_id.ToString());
-  headers.emplace_back(kHeaderEventType, envelope.event_type);
-  if (envelope.correlation_id) headers.emplace_back(kHeaderCorrelationId, *envelope.correlation_id);
-  if (envelope.causation_id) headers.emplace_back(kHeaderCausationId, *envelope.causation_id);
-  if (envelope.trace_id) headers.emplace_back(kHeaderTraceId, *envelope.trace_id);
-  headers.emplace_back(kHeaderSourceService, envelope.source_service);
-  headers.emplace_back(kHeaderContentType, EnvelopeContentType(format));
-  headers.emplace_back(kHeaderIdempotencyKey, envelope.stream + ":" + std::to_string(envelope.revision));
-  headers.emplace_back(kHeaderOriginalTimestamp, detail::FormatIsoTimestamp(envelope.event_timestamp_us));
-  headers.emplace_back(kHeaderPosition, std::to_string(envelope.position));
+  VisitEnvelopeHeaders(envelope, format,
+                       [&headers](std::string_view name, std::string_view value) { headers.emplace_back(name, value); });
   return headers;
+}
+
+void VisitEnvelopeHeaders(const Envelope& envelope, EnvelopeFormat format,
+                          const std::function<void(std::string_view name, std::string_view value)>& visit) {
+  visit(kHeaderEventId, envelope.event_id.ToString());
+  visit(kHeaderEventType, envelope.event_type);
+  if (envelope.correlation_id) visit(kHeaderCorrelationId, *envelope.correlation_id);
+  if (envelope.causation_id) visit(kHeaderCausationId, *envelope.causation_id);
+  if (envelope.trace_id) visit(kHeaderTraceId, *envelope.trace_id);
+  visit(kHeaderSourceService, envelope.source_service);
+  visit(kHeaderContentType, EnvelopeContentType(format));
+  char number[24];
+  const auto decimal = [&number](std::uint64_t value) {
+    auto [end, error] = std::to_chars(number, number + sizeof number, value);
+    return std::string_view(number, static_cast<std::size_t>(end - number));
+  };
+  std::string key = envelope.stream;
+  key += ':';
+  key += decimal(envelope.revision);
+  visit(kHeaderIdempotencyKey, key);
+  visit(kHeaderOriginalTimestamp, detail::FormatIsoTimestamp(envelope.event_timestamp_us));
+  visit(kHeaderPosition, decimal(envelope.position));
 }
 
 }  // namespace cairn

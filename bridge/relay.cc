@@ -139,7 +139,7 @@ class RelayLock {
 struct InFlight {
   std::uint64_t position = 0;
   std::int64_t recorded_at_us = 0;
-  std::string topic;  // where it was routed (for its dead-letter message)
+  const std::string* topic = nullptr;  // where it was routed (in config_), for its dead-letter message
   enum class State : std::uint8_t { kSent, kDelivered, kFailed } state = State::kSent;
   rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
   std::string error;        // why it failed (kFailed), or why it was dead-lettered
@@ -313,13 +313,13 @@ class RelayImpl final : public Relay {
   // means a stop came while librdkafka's queue was full (nothing was tracked).
   std::optional<Error> Send(const EventView& event) {
     InFlight entry{.position = event.position, .recorded_at_us = event.recorded_at_us};
-    auto topic = config_.Route(event);
-    if (!topic) {
+    const std::string* topic = config_.FindTopic(event);
+    if (topic == nullptr) {
       return Error(ErrorCode::kInvalidArgument,
                    EventName(event) + " matches no route of bridge \"" + config_.name +
                        "\" (on_unroutable = \"error\"): add a route or a default topic; the relay stops before it");
     }
-    entry.topic = *topic;
+    entry.topic = topic;
     if (already_delivered_.erase(event.position) > 0) {
       entry.state = InFlight::State::kDelivered;
       inflight_.push_back(std::move(entry));
@@ -329,20 +329,27 @@ class RelayImpl final : public Relay {
     if (auto known = poison_.find(event.position); known != poison_.end()) {
       // Kafka refused it in an aborted transaction: this time it goes to the dead-letter topic.
       failed = PoisonOrDeadLetter(event, entry, known->second.first, known->second.second);
-    } else if (auto envelope = MakeEnvelope(event, config_.source_service); !envelope) {
-      failed = PoisonOrDeadLetter(event, entry, RD_KAFKA_RESP_ERR_NO_ERROR, envelope.error().message());
+    } else if (auto made = FillEnvelope(event, config_.source_service, envelope_); !made) {
+      failed = PoisonOrDeadLetter(event, entry, RD_KAFKA_RESP_ERR_NO_ERROR, made.error().message());
     } else {
-      std::string value =
-          config_.format == EnvelopeFormat::kJson ? EnvelopeJson(*envelope) : EnvelopeCapnp(*envelope);
-      rd_kafka_resp_err_t err =
-          Produce(entry.topic, event.position, event.stream, value, EnvelopeHeaders(*envelope, config_.format));
+      if (config_.format == EnvelopeFormat::kJson) {
+        WriteEnvelopeJson(envelope_, value_);
+      } else {
+        value_ = EnvelopeCapnp(envelope_);
+      }
+      KafkaHeaders headers(rd_kafka_headers_new(12));
+      VisitEnvelopeHeaders(envelope_, config_.format, [&headers](std::string_view name, std::string_view value) {
+        rd_kafka_header_add(headers.get(), name.data(), static_cast<ssize_t>(name.size()), value.data(),
+                            static_cast<ssize_t>(value.size()));
+      });
+      rd_kafka_resp_err_t err = Produce(*entry.topic, event.position, event.stream, value_, std::move(headers));
       if (IsPoisonError(err)) {
         failed = PoisonOrDeadLetter(event, entry, err, KafkaErrorText(err));
       } else if (err == RD_KAFKA_RESP_ERR__STATE) {
         failed = Error(ErrorCode::kCancelled, "stopped");
       } else if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
         failed = Error(ErrorCode::kIOError,
-                       "producing " + EventName(event) + " to " + entry.topic + ": " + KafkaErrorText(err));
+                       "producing " + EventName(event) + " to " + *entry.topic + ": " + KafkaErrorText(err));
       }
     }
     if (failed) return failed;
@@ -354,7 +361,7 @@ class RelayImpl final : public Relay {
   std::optional<Error> PoisonOrDeadLetter(const EventView& event, InFlight& entry, rd_kafka_resp_err_t err,
                                           std::string error) {
     if (config_.on_poison == OnPoison::kStop) {
-      return Error(ErrorCode::kInvalidArgument, EventName(event) + " cannot be published to " + entry.topic + ": " +
+      return Error(ErrorCode::kInvalidArgument, EventName(event) + " cannot be published to " + *entry.topic + ": " +
                                                     error + " (on_poison = \"stop\"): the relay stops before it");
     }
     entry.dead_letter = true;
@@ -371,9 +378,9 @@ class RelayImpl final : public Relay {
     if (sent == RD_KAFKA_RESP_ERR__STATE) return Error(ErrorCode::kCancelled, "stopped");
     if (sent != RD_KAFKA_RESP_ERR_NO_ERROR) {
       return Error(ErrorCode::kIOError, "producing the dead-letter message of " + EventName(event) + " to " +
-                                            config_.DlqTopic(entry.topic) + ": " + KafkaErrorText(sent));
+                                            config_.DlqTopic(*entry.topic) + ": " + KafkaErrorText(sent));
     }
-    Log("bridge " + config_.name + ": " + EventName(event) + " dead-lettered to " + config_.DlqTopic(entry.topic) +
+    Log("bridge " + config_.name + ": " + EventName(event) + " dead-lettered to " + config_.DlqTopic(*entry.topic) +
         ": " + entry.error);
     return std::nullopt;
   }
@@ -409,31 +416,31 @@ class RelayImpl final : public Relay {
     headers.emplace_back("cairn-dlq-attempts", std::to_string(attempts));
     headers.emplace_back("cairn-dlq-failed-at", FormatTimestamp(NowUs()));
     headers.emplace_back("cairn-dlq-bridge", config_.name);
-    headers.emplace_back("cairn-dlq-topic", entry.topic);
+    headers.emplace_back("cairn-dlq-topic", *entry.topic);
     headers.emplace_back("cairn-dlq-value", std::string(value_kind));
     if (!envelope) headers.emplace_back(std::string(kHeaderPosition), std::to_string(event.position));
-    return Produce(config_.DlqTopic(entry.topic), event.position, event.stream, value, headers);
+    KafkaHeaders list(rd_kafka_headers_new(headers.size()));
+    for (const auto& [name, text] : headers) {
+      rd_kafka_header_add(list.get(), name.data(), static_cast<ssize_t>(name.size()), text.data(),
+                          static_cast<ssize_t>(text.size()));
+    }
+    return Produce(config_.DlqTopic(*entry.topic), event.position, event.stream, value, std::move(list));
   }
 
   // Produces one message, waiting while librdkafka's queue is full. __STATE
   // when a stop interrupted the wait.
   rd_kafka_resp_err_t Produce(const std::string& topic, std::uint64_t position, std::string_view key,
-                              std::string_view value, const std::vector<std::pair<std::string, std::string>>& headers) {
+                              std::string_view value, KafkaHeaders headers) {
     // The delivery report finds the event by its position and this round.
     void* opaque = reinterpret_cast<void*>(static_cast<std::uintptr_t>((std::uint64_t{round_} << 48) | position));
     while (true) {
-      KafkaHeaders list(rd_kafka_headers_new(headers.size()));
-      for (const auto& [name, text] : headers) {
-        rd_kafka_header_add(list.get(), name.data(), static_cast<ssize_t>(name.size()), text.data(),
-                            static_cast<ssize_t>(text.size()));
-      }
       rd_kafka_resp_err_t err = rd_kafka_producev(
           producer_.get(), RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
           RD_KAFKA_V_KEY(const_cast<char*>(key.data()), key.size()),
-          RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()), RD_KAFKA_V_HEADERS(list.get()),
+          RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()), RD_KAFKA_V_HEADERS(headers.get()),
           RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
       if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-        (void)list.release();  // the message owns them now
+        (void)headers.release();  // the message owns them now
         return err;
       }
       if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) return err;
@@ -501,7 +508,7 @@ class RelayImpl final : public Relay {
       if (!IsPoisonError(entry.err) || (entry.dead_letter && entry.reference)) {
         if (!retry_reason_) {
           retry_reason_ = "publishing position " + std::to_string(entry.position) + " to " +
-                          (entry.dead_letter ? config_.DlqTopic(entry.topic) : entry.topic) + ": " + entry.error;
+                          (entry.dead_letter ? config_.DlqTopic(*entry.topic) : *entry.topic) + ": " + entry.error;
         }
         continue;
       }
@@ -908,6 +915,8 @@ class RelayImpl final : public Relay {
   const KafkaProperties properties_;
   const std::string checkpoint_name_;
   KafkaHandle producer_;
+  Envelope envelope_;  // reused for every event
+  std::string value_;
 
   std::atomic<bool> stop_{false};
   std::optional<std::uint64_t> target_;

@@ -217,12 +217,27 @@ std::string FormatTimestamp(std::int64_t unix_us) {
   const sys_days day = floor<days>(time);
   const year_month_day date{day};
   const hh_mm_ss clock{time - day};
-  char buffer[48];
-  std::snprintf(buffer, sizeof buffer, "%04d-%02u-%02uT%02d:%02d:%02d.%06lldZ", static_cast<int>(date.year()),
-                static_cast<unsigned>(date.month()), static_cast<unsigned>(date.day()),
-                static_cast<int>(clock.hours().count()), static_cast<int>(clock.minutes().count()),
-                static_cast<int>(clock.seconds().count()), static_cast<long long>(clock.subseconds().count()));
-  return buffer;
+  // Digit by digit rather than snprintf: the bridge formats two timestamps per event it publishes.
+  char buffer[27];
+  const auto put = [&buffer](std::size_t at, std::uint64_t value, int digits) {
+    for (int i = digits - 1; i >= 0; --i, value /= 10) buffer[at + static_cast<std::size_t>(i)] = static_cast<char>('0' + value % 10);
+  };
+  const int year = static_cast<int>(date.year());
+  put(0, static_cast<std::uint64_t>(year < 0 ? 0 : year), 4);
+  buffer[4] = '-';
+  put(5, static_cast<unsigned>(date.month()), 2);
+  buffer[7] = '-';
+  put(8, static_cast<unsigned>(date.day()), 2);
+  buffer[10] = 'T';
+  put(11, static_cast<std::uint64_t>(clock.hours().count()), 2);
+  buffer[13] = ':';
+  put(14, static_cast<std::uint64_t>(clock.minutes().count()), 2);
+  buffer[16] = ':';
+  put(17, static_cast<std::uint64_t>(clock.seconds().count()), 2);
+  buffer[19] = '.';
+  put(20, static_cast<std::uint64_t>(clock.subseconds().count()), 6);
+  buffer[26] = 'Z';
+  return std::string(buffer, sizeof buffer);
 }
 
 std::size_t FindInvalidUtf8(std::string_view text) {

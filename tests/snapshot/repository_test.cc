@@ -204,6 +204,14 @@ class FaultyStore final : public cairn::EventStore {
   cairn::Result<std::uint64_t> PruneSnapshots(std::optional<std::string_view> stream, std::size_t keep) override {
     return inner_.PruneSnapshots(stream, keep);
   }
+  cairn::Status SaveCheckpoint(std::string_view name, std::uint64_t position, std::string_view detail) override {
+    return inner_.SaveCheckpoint(name, position, detail);
+  }
+  cairn::Result<std::optional<cairn::Checkpoint>> ReadCheckpoint(std::string_view name) override {
+    return inner_.ReadCheckpoint(name);
+  }
+  cairn::Result<std::vector<cairn::Checkpoint>> ListCheckpoints() override { return inner_.ListCheckpoints(); }
+  cairn::Result<bool> DeleteCheckpoint(std::string_view name) override { return inner_.DeleteCheckpoint(name); }
   const std::string& path() const override { return inner_.path(); }
 
  private:

@@ -214,6 +214,8 @@ TEST_CASE("FormatTimestamp writes ISO-8601 UTC with microseconds", "[values]") {
   CHECK(cairn::FormatTimestamp(1'795'440'301'123'456) == "2026-11-23T13:25:01.123456Z");
   CHECK(cairn::FormatTimestamp(-1) == "1969-12-31T23:59:59.999999Z");
   CHECK(cairn::FormatTimestamp(951'782'400'000'001) == "2000-02-29T00:00:00.000001Z");
+  CHECK(cairn::FormatTimestamp(-62'135'596'800'000'000) == "0001-01-01T00:00:00.000000Z");
+  CHECK(cairn::FormatTimestamp(253'402'300'799'999'999) == "9999-12-31T23:59:59.999999Z");
 }
 
 TEST_CASE("FindInvalidUtf8 finds the first byte that is not well-formed UTF-8", "[values]") {

@@ -138,6 +138,9 @@ struct BridgeConfig {
   // on_unroutable is kDefault. kNotFound naming the event when no route
   // matches and on_unroutable is kError.
   Result<std::string> Route(const EventView& event) const;
+  // As Route, without a copy: the topic inside this configuration, or nullptr
+  // where Route fails. Valid while the configuration is.
+  const std::string* FindTopic(const EventView& event) const;
   // The dead-letter topic of `topic` (dlq_topic with "<topic>" replaced).
   std::string DlqTopic(std::string_view topic) const;
   // checkpoint_topic, or "cairn.bridge.<name>.checkpoint" when it is empty.

@@ -21,6 +21,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -127,6 +128,9 @@ Status ValidateEnvelope(const Envelope& envelope);
 // not JSON). Errors are kInvalidArgument naming the event's position: the relay
 // treats such an event as poison.
 Result<Envelope> MakeEnvelope(const EventView& event, std::string_view source_service);
+// As MakeEnvelope, into `envelope`, reusing its strings' storage (a relay
+// makes one envelope per event). On an error `envelope` is left unspecified.
+Status FillEnvelope(const EventView& event, std::string_view source_service, Envelope& envelope);
 
 // The JSON form (docs/bridge.md): one object, no line breaks of its own
 // (the data and metadata values are embedded byte-exact, with whatever
@@ -139,6 +143,8 @@ Result<Envelope> MakeEnvelope(const EventView& event, std::string_view source_se
 // (RFC 4648, padded) of the bytes when it is "base64" (any other content type).
 // Requires ValidateEnvelope(envelope) to hold, otherwise the output is unspecified.
 std::string EnvelopeJson(const Envelope& envelope);
+// The same into `out` (replacing its contents, reusing its storage).
+void WriteEnvelopeJson(const Envelope& envelope, std::string& out);
 
 // The Cap'n Proto form: one flat, single-segment message (segment table, then
 // the segment) of bridge/envelope.capnp's Envelope; data as raw bytes.
@@ -168,5 +174,9 @@ Result<Envelope> ParseEnvelopeCapnp(std::string_view message);
 //   X-Original-Timestamp  the event_timestamp, as in the JSON form
 //   cairn-position        the global position, decimal
 std::vector<std::pair<std::string, std::string>> EnvelopeHeaders(const Envelope& envelope, EnvelopeFormat format);
+// The same headers, in the same order, handed to `visit` one by one without
+// building a vector; the views are valid only during the call.
+void VisitEnvelopeHeaders(const Envelope& envelope, EnvelopeFormat format,
+                          const std::function<void(std::string_view name, std::string_view value)>& visit);
 
 }  // namespace cairn
