@@ -4,9 +4,12 @@
 // runner builds must equal the one a store-fed runner builds — for a C++
 // projection that refuses any duplicate or reordered event of a stream, and for
 // the example SQL projection; after a stop and restart; with two runners of one
-// group splitting the partitions; and a message that is not an envelope is
-// parked or stops the projection, as the projection says.
+// group splitting the partitions; when `cairn projection run` is killed again
+// and again; and a message that is not an envelope is parked or stops the
+// projection, as the projection says.
+#include <signal.h>
 #include <sqlite3.h>
+#include <sys/wait.h>
 
 #include <catch2/catch.hpp>
 
@@ -496,6 +499,67 @@ TEST_CASE("a Kafka-fed projection's new version is rebuilt from the topics' begi
   CHECK(ReadCounterModel(kafka_model) == cairn_test::FoldCounters(all, 2, all.back().position));
   CHECK(StoredOffsets(kafka_model, "counters") == static_cast<std::int64_t>(all.size()));
 }
+
+#ifdef CAIRN_CLI_PATH
+// `cairn projection run` with --kafka-*: the process is killed with SIGKILL at
+// random moments — during the first build in a shadow, and live — while more
+// events are published; then a run to the end must leave the model the
+// store-fed runner builds (a duplicate order.placed would be parked, a lost
+// event would change the totals).
+TEST_CASE("cairn projection run fed from Kafka, killed with SIGKILL again and again, ends equal to the store-fed model") {
+  Fixture fx;
+  std::mt19937 rng(17);
+  AppendOrders(fx.store(), rng, 300);
+  fx.Publish();
+  const std::string file = CAIRN_EXAMPLE_PROJECTIONS_DIR "/customer_totals.toml";
+  const std::string kafka_model = fx.File("kafka-fed.db");
+  const std::string group = kafka_test::UniqueName("group");
+  const std::vector<std::string> kafka_args = {
+      "--kafka-brokers", kafka_test::BootstrapServers(), "--kafka-topic", fx.topic(), "--kafka-group", group,
+      // A member killed without leaving the group holds its partitions this long.
+      "-X", "session.timeout.ms=6000", "-X", "heartbeat.interval.ms=500"};
+  auto command = [&](bool follow) {
+    std::vector<std::string> argv = {CAIRN_CLI_PATH, "projection", "run", file, "--read-model", kafka_model};
+    if (follow) argv.push_back("--follow");
+    argv.insert(argv.end(), kafka_args.begin(), kafka_args.end());
+    return argv;
+  };
+  for (int round = 0; round < 4; ++round) {
+    cairn_test::ChildProcess child(command(/*follow=*/true));
+    child.DrainFor(std::chrono::milliseconds(300 + rng() % 2500));
+    child.Kill(SIGKILL);
+    const int status = child.Wait();
+    INFO("round " << round << ": the run ended by itself (status " << status << ")");
+    REQUIRE(WIFSIGNALED(status));
+    AppendOrders(fx.store(), rng, 40);
+    fx.Publish();
+  }
+  {
+    cairn_test::ChildProcess child(command(/*follow=*/false));
+    const auto lines = child.ReadRemainingLines();
+    const int status = child.Wait();
+    INFO("output: " << (lines.empty() ? std::string("(none)") : lines.back()));
+    REQUIRE(WIFEXITED(status));
+    REQUIRE(WEXITSTATUS(status) == 0);
+  }
+
+  auto projection = cairn::LoadSqlProjection(file);
+  CAIRN_REQUIRE_OK(projection);
+  const std::string store_model = fx.File("store-fed.db");
+  {
+    auto runner = fx.StoreRunner(store_model);
+    CAIRN_REQUIRE_OK(runner->Add(*projection));
+    CAIRN_REQUIRE_OK(runner->RunToHead());
+  }
+  for (const std::string sql :
+       {"SELECT * FROM orders ORDER BY stream", "SELECT * FROM customer_totals ORDER BY customer",
+        "SELECT projection, position, stream, revision, type FROM cairn_parked ORDER BY position"}) {
+    INFO(sql);
+    CHECK(Rows(kafka_model, sql) == Rows(store_model, sql));
+  }
+  CHECK(StoredOffsets(kafka_model, "customer_totals") == static_cast<std::int64_t>(ReadLog(fx.store()).size()));
+}
+#endif
 
 TEST_CASE("the Kafka source refuses options it cannot run with") {
   auto no_topic = cairn::KafkaSource({.group_id = "g", .kafka = {{"bootstrap.servers", "127.0.0.1:1"}}});
