@@ -169,6 +169,7 @@ class KafkaSubscription final : public Subscription, public SourceProgress {
 
   ~KafkaSubscription() override {
     closing_ = true;  // the close's revoke must not open a batch nobody commits
+    held_.reset();    // every message goes back before its consumer is destroyed
     consumer_.reset();
   }
 

@@ -561,6 +561,21 @@ TEST_CASE("cairn projection run fed from Kafka, killed with SIGKILL again and ag
 }
 #endif
 
+TEST_CASE("a Kafka-fed projection of a topic that does not exist fails naming the topic") {
+  cairn_test::TempDir dir;
+  const std::string missing = kafka_test::UniqueName("cairn.test.missing");
+  auto source = cairn::KafkaSource({.topics = {missing},
+                                    .group_id = kafka_test::UniqueName("group"),
+                                    .kafka = {{"bootstrap.servers", kafka_test::BootstrapServers()}}});
+  CAIRN_REQUIRE_OK(source);
+  auto runner = cairn::ProjectionRunner::Open(std::move(*source), dir.File("model.db"));
+  CAIRN_REQUIRE_OK(runner);
+  CAIRN_REQUIRE_OK((*runner)->Add(cairn_test::CountersProjection(1)));
+  auto result = (*runner)->RunToHead();
+  CAIRN_REQUIRE_ERROR(result, cairn::ErrorCode::kInvalidArgument);
+  CHECK_THAT(result.error().message(), Catch::Contains(missing));
+}
+
 TEST_CASE("the Kafka source refuses options it cannot run with") {
   auto no_topic = cairn::KafkaSource({.group_id = "g", .kafka = {{"bootstrap.servers", "127.0.0.1:1"}}});
   CAIRN_REQUIRE_ERROR(no_topic, cairn::ErrorCode::kInvalidArgument);
