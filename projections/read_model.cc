@@ -698,6 +698,44 @@ Status CheckOwnership(sqlite3* db, std::string_view projection, const std::vecto
   return {};
 }
 
+namespace {
+
+bool HasTable(sqlite3* db, std::string_view schema, std::string_view table) {
+  auto query = Statement::Prepare(db, "SELECT count(*) FROM " + QuoteIdentifier(schema) +
+                                          ".sqlite_master WHERE type = 'table' AND name = ?1");
+  if (!query) return false;
+  query->Bind(1, table);
+  auto row = query->Step("looking for a table");
+  return row && *row && query->Int(0) > 0;
+}
+
+// The model built in the shadow resumes a self-tracked source (Kafka) from the
+// shadow's offsets: the read model's rows of the projection are replaced by
+// them (or dropped, when the shadow was fed by a source without offsets).
+Status ReplaceSourceOffsets(sqlite3* live, std::string_view projection) {
+  const bool in_shadow = HasTable(live, "cairn_shadow", kSourceOffsetsTable);
+  if (!in_shadow && !HasTable(live, "main", kSourceOffsetsTable)) return {};
+  if (in_shadow) {
+    std::string create(kSourceOffsetsSchema);
+    create.replace(create.find("cairn_source_offsets"), 0, "main.");
+    if (auto ok = Exec(live, create, "creating cairn_source_offsets"); !ok) return ok;
+  }
+  auto forget = Statement::Prepare(live, "DELETE FROM main.cairn_source_offsets WHERE projection = ?1");
+  if (!forget) return Fail(forget.error());
+  forget->Bind(1, projection);
+  if (auto ok = forget->Run("replacing source offsets"); !ok) return ok;
+  if (!in_shadow) return {};
+  auto copy = Statement::Prepare(live,
+                                 "INSERT INTO main.cairn_source_offsets (projection, topic, partition, next_offset, "
+                                 "updated_at_us) SELECT projection, topic, partition, next_offset, updated_at_us "
+                                 "FROM cairn_shadow.cairn_source_offsets WHERE projection = ?1");
+  if (!copy) return Fail(copy.error());
+  copy->Bind(1, projection);
+  return copy->Run("replacing source offsets");
+}
+
+}  // namespace
+
 Result<std::optional<ShadowInfo>> SwapIn(sqlite3* live, const std::string& shadow_path, std::string_view projection,
                                          std::string_view read_model_id, std::string_view state) {
   {
@@ -860,6 +898,7 @@ Result<std::optional<ShadowInfo>> SwapIn(sqlite3* live, const std::string& shado
     park->Bind(1, projection);
     if (auto ok = unpark->Run("replacing parked events"); !ok) return Fail(ok.error());
     if (auto ok = park->Run("replacing parked events"); !ok) return Fail(ok.error());
+    if (auto ok = ReplaceSourceOffsets(live, projection); !ok) return Fail(ok.error());
     checkpoint->Bind(1, projection)
         .Bind(2, std::int64_t{info.version})
         .Bind(3, info.position)

@@ -136,6 +136,19 @@ Status CreateReadModelFile(const std::string& path);
 // checks through SQLite that it is one (not a shadow). Returns its id.
 Result<std::string> ReadModelId(sqlite3* db, const std::string& path);
 
+// The progress of sources that keep their own (SourceProgress; the Kafka
+// source: the next offset to read of each partition), one row per projection
+// and partition. Created by such a source, in the model it feeds, when it first
+// needs it (read models of format 1 made before it lack it); a shadow's rows
+// replace the projection's rows in the read model at the swap. Do not change
+// existing columns: other processes read them.
+inline constexpr std::string_view kSourceOffsetsTable = "cairn_source_offsets";
+inline constexpr std::string_view kSourceOffsetsSchema =
+    "CREATE TABLE IF NOT EXISTS cairn_source_offsets ("
+    "projection TEXT NOT NULL, topic TEXT NOT NULL, partition INTEGER NOT NULL, "
+    "next_offset INTEGER NOT NULL, updated_at_us INTEGER NOT NULL, "
+    "PRIMARY KEY (projection, topic, partition)) WITHOUT ROWID";
+
 // A row of cairn_projections.
 struct ProjectionRow {
   std::string name;
@@ -196,7 +209,7 @@ Status CheckOwnership(sqlite3* db, std::string_view projection, const std::vecto
 // Replaces `projection`'s objects in the read model (`live`, which must not be in a
 // transaction) with the shadow's at `shadow_path`, in one transaction that also
 // sets the live checkpoint row to the shadow's version, position and generation
-// and copies its parked events. Returns the shadow's row. kInvalidArgument when an
+// and copies its parked events and its source offsets (cairn_source_offsets). Returns the shadow's row. kInvalidArgument when an
 // object of the shadow belongs to someone else; nothing changes then. When the
 // read model already has this generation (a swap that committed before a crash),
 // nothing changes and nullopt is returned: the shadow is stale.

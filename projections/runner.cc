@@ -113,6 +113,11 @@ class Model {
   // What the checkpoint row says, as of the last commit (or load).
   std::uint64_t position = 0;
   std::uint32_t version = 0;
+  // Set while the model is fed by a subscription that keeps its own progress
+  // (SourceProgress): the position is then informative only, and several
+  // runners may share the projection (each its own partitions), so Begin checks
+  // the version alone and takes the highest position any of them recorded.
+  SourceProgress* progress = nullptr;
 
   // Starts a batch's write transaction and checks that the checkpoint row is
   // still what this runner committed: another runner advancing the same
@@ -125,7 +130,9 @@ class Model {
       Rollback();
       return Fail(row.error());
     }
-    const bool same = *row && check_->Int(0) == std::int64_t{version} && check_->Uint(1) == position;
+    const bool same =
+        *row && check_->Int(0) == std::int64_t{version} && (progress != nullptr || check_->Uint(1) == position);
+    if (same && progress != nullptr) position = std::max(position, check_->Uint(1));
     const std::string found = *row ? "version " + check_->Text(0) + " at position " + check_->Text(1) : "no row";
     check_->Reset();
     if (!same) {
@@ -144,6 +151,7 @@ class Model {
     }
     update_->Bind(1, name_).Bind(2, new_position).Bind(3, state).Bind(4, NowMicros()).Bind(5, last_error);
     Status done = update_->Run("writing the checkpoint");
+    if (done && progress != nullptr) done = progress->SaveProgress(db());
     if (done) done = Exec(db(), "COMMIT", "committing a batch");
     if (!done) {
       Rollback();
@@ -636,9 +644,26 @@ class RunnerImpl final : public ProjectionRunner {
   // (RunToHead: once it reached its target); the read model follows live until
   // stopped, or until RunToHead's target. True when done, false when stopped.
   Result<bool> Follow(Worker& worker, Model& model, const RunGoal& goal, bool rebuilding, bool caught_up) {
-    auto subscription = source_->SubscribeMatching(model.position, worker.projection.filter);
+    const ModelSubscriptionRequest request{
+        .after_position = model.position,
+        .filter = &worker.projection.filter,
+        .projection = worker.projection.name,
+        .on_failure = worker.projection.on_failure,
+        .begin_batch = [&model]() -> Result<sqlite3*> {
+          if (!model.in_transaction()) {
+            if (auto ok = model.Begin(); !ok) return Fail(ok.error());
+          }
+          return model.db();
+        }};
+    auto subscription = source_->SubscribeModel(request);
     if (!subscription) return Fail(subscription.error());
     SubscriptionRegistration registration(worker, subscription->get());
+    // Cleared when this Follow ends: the model outlives the subscription.
+    model.progress = dynamic_cast<SourceProgress*>(subscription->get());
+    struct ClearProgress {
+      Model& model;
+      ~ClearProgress() { model.progress = nullptr; }
+    } clear_progress{model};
     for (;;) {
       const ProjectionState state =
           rebuilding ? ProjectionState::kRebuilding : caught_up ? ProjectionState::kLive : ProjectionState::kCatchingUp;
@@ -648,8 +673,8 @@ class RunnerImpl final : public ProjectionRunner {
       if (batch->failure) return Fail(*batch->failure);
       if (batch->cancelled) return false;
       if (goal.mode == RunMode::kToHead) {
-        if (model.position >= goal.target) return true;
-      } else if (batch->drained || (head && model.position >= *head)) {
+        if (model.progress ? model.progress->ReachedHead() : model.position >= goal.target) return true;
+      } else if (model.progress ? model.progress->ReachedHead() : batch->drained || (head && model.position >= *head)) {
         // Caught up. A shadow is swapped in now, even when new events came in
         // meanwhile: the read model goes on from the shadow's checkpoint.
         if (rebuilding) return true;
@@ -728,7 +753,10 @@ class RunnerImpl final : public ProjectionRunner {
       if (fatal || cut) break;
       if (delivered >= options_.max_batch_events) break;
       if (first && Clock::now() >= *first + options_.max_batch_delay) break;
-      if (goal.mode == RunMode::kToHead && subscription.checkpoint() >= goal.target) break;
+      if (goal.mode == RunMode::kToHead &&
+          (model.progress ? model.progress->ReachedHead() : subscription.checkpoint() >= goal.target)) {
+        break;
+      }
       if (*polled == 0 && !first) {
         if (goal.mode == RunMode::kFollow || waited) break;  // idle
         waited = true;
@@ -748,8 +776,11 @@ class RunnerImpl final : public ProjectionRunner {
     out.drained = !out.cancelled && !cut && delivered < options_.max_batch_events;
     // Every event up to the subscription's checkpoint was examined (delivered and
     // applied, parked or skipped, or left out by the source's filter).
-    const std::uint64_t position = cut ? *cut - 1 : std::max(model.position, subscription.checkpoint());
-    if (model.in_transaction() || position > model.position) {
+    // With its own progress, a subscription's checkpoint() covers the accepted events only.
+    const std::uint64_t position =
+        cut && !model.progress ? *cut - 1 : std::max(model.position, subscription.checkpoint());
+    if (model.in_transaction() || position > model.position ||
+        (model.progress && model.progress->HasUnsavedProgress())) {
       const ProjectionState recorded = out.failure ? ProjectionState::kFailed : state;
       if (auto ok = model.Commit(position, ProjectionStateName(recorded), worker.LastError()); !ok) {
         return Fail(ok.error());

@@ -10,6 +10,10 @@ Result<std::unique_ptr<Subscription>> EventSource::SubscribeMatching(std::uint64
   return Subscribe(after_position);
 }
 
+Result<std::unique_ptr<Subscription>> EventSource::SubscribeModel(const ModelSubscriptionRequest& request) {
+  return SubscribeMatching(request.after_position, *request.filter);
+}
+
 namespace {
 
 class StoreEventSource final : public EventSource {

@@ -90,6 +90,12 @@ struct ProjectionRunCommand {
   std::vector<std::string> files;  // SQL projection files
   std::string read_model;
   bool follow = false;  // run live until SIGINT/SIGTERM instead of up to the head
+  // Fed from Kafka envelope topics instead of the store (cairn/kafka_source.h)
+  // when kafka_brokers is set; topics and group are then required.
+  std::string kafka_brokers;
+  std::vector<std::string> kafka_topics;
+  std::string kafka_group;
+  std::vector<std::string> kafka_properties;  // -X key=value, librdkafka consumer properties
 };
 
 struct ProjectionRebuildCommand {

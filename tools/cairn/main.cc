@@ -341,6 +341,21 @@ int Main(int argc, char** argv) {
   add_read_model(projection_run, projection_run_command.read_model);
   projection_run->add_flag("--follow", projection_run_command.follow,
                            "Keep applying new events as they are committed, until SIGINT/SIGTERM (exit 0)");
+  projection_run
+      ->add_option("--kafka-brokers", projection_run_command.kafka_brokers,
+                   "Feed the projections from Kafka envelope topics instead of the store: bootstrap.servers")
+      ->type_name("HOST:PORT[,...]");
+  projection_run
+      ->add_option("--kafka-topic", projection_run_command.kafka_topics, "An envelope topic to consume (repeatable)")
+      ->type_name("TOPIC");
+  projection_run
+      ->add_option("--kafka-group", projection_run_command.kafka_group,
+                   "Consumer group id; each projection consumes as <GROUP>.<projection>")
+      ->type_name("GROUP");
+  projection_run
+      ->add_option("-X,--kafka-property", projection_run_command.kafka_properties,
+                   "A librdkafka consumer property (repeatable)")
+      ->type_name("KEY=VALUE");
   projection_run->footer(Footer(
       "Loads and checks every file first (one that is not understood exits with 2: FILE:LINE: what is\n"
       "wrong), opens the store and the read model (created when missing), then applies the events each\n"
@@ -351,9 +366,15 @@ int Main(int argc, char** argv) {
       "rebuilding_version, rebuild_position, head_position, lag_events, lag_seconds, events_per_second,\n"
       "parked, last_error. A handler that keeps failing parks its event (see `projection parked`), or,\n"
       "with on_failure = \"stop\", stops its projection: exit 1 with its error. Progress goes to stderr\n"
-      "when it is a terminal. Without --follow, SIGINT/SIGTERM stop after the current batch (exit 1).",
+      "when it is a terminal. Without --follow, SIGINT/SIGTERM stop after the current batch (exit 1).\n"
+      "With --kafka-brokers the events come from envelope topics (what the bridge publishes) instead\n"
+      "of the store: the offsets are kept in the read model (cairn_source_offsets); without --follow it\n"
+      "stops once every partition it was assigned is read to its end. Processes running the same\n"
+      "files with the same --kafka-group split the partitions (docs/projections.md).",
       "  cairn projection run customer_totals.toml --read-model read-model.db\n"
-      "  CAIRN_READ_MODEL=read-model.db cairn projection run a.toml b.toml --follow\n"));
+      "  CAIRN_READ_MODEL=read-model.db cairn projection run a.toml b.toml --follow\n"
+      "  cairn projection run customer_totals.toml --read-model read-model.db --follow \\\n"
+      "      --kafka-brokers kafka-1:9092 --kafka-topic acme.prod.orders.order --kafka-group orders-rm\n"));
 
   ProjectionRebuildCommand projection_rebuild_command;
   CLI::App* projection_rebuild = projection->add_subcommand(

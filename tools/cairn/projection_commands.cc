@@ -25,6 +25,7 @@
 
 #include <fmt/format.h>
 
+#include "cairn/kafka_source.h"
 #include "cairn/projection.h"
 #include "cairn/sql_projection.h"
 #include "commands.h"
@@ -78,17 +79,48 @@ CliResult<std::vector<LoadedProjection>> LoadProjectionFiles(const std::vector<s
 // model with the projections added. The runner is declared last so that it is
 // destroyed (stopped and joined) before the store its source reads.
 struct OpenedRunner {
-  std::unique_ptr<EventStore> store;
+  std::unique_ptr<EventStore> store;  // null when fed from Kafka
   std::unique_ptr<ProjectionRunner> runner;
 };
 
+// The Kafka source's options of `projection run`'s --kafka-* options; nullopt without --kafka-brokers.
+CliResult<std::optional<KafkaSourceOptions>> KafkaOptions(const ProjectionRunCommand& command) {
+  if (command.kafka_brokers.empty()) {
+    if (!command.kafka_topics.empty() || !command.kafka_group.empty() || !command.kafka_properties.empty()) {
+      return UsageError("--kafka-topic, --kafka-group and -X need --kafka-brokers");
+    }
+    return std::optional<KafkaSourceOptions>();
+  }
+  if (command.kafka_topics.empty()) return UsageError("--kafka-brokers needs at least one --kafka-topic");
+  if (command.kafka_group.empty()) return UsageError("--kafka-brokers needs --kafka-group");
+  KafkaSourceOptions options{.topics = command.kafka_topics, .group_id = command.kafka_group};
+  options.kafka.emplace_back("bootstrap.servers", command.kafka_brokers);
+  for (const std::string& property : command.kafka_properties) {
+    const auto equals = property.find('=');
+    if (equals == std::string::npos || equals == 0) {
+      return UsageError(fmt::format("-X {}: expected KEY=VALUE", property));
+    }
+    options.kafka.emplace_back(property.substr(0, equals), property.substr(equals + 1));
+  }
+  return std::optional<KafkaSourceOptions>(std::move(options));
+}
+
 CliResult<OpenedRunner> OpenRunner(const GlobalOptions& global, const std::string& read_model,
-                                   std::vector<LoadedProjection> projections, RunnerOptions options) {
-  auto store = OpenExistingStore(global, /*read_only=*/true);
-  if (!store) return Fail(store.error());
+                                   std::vector<LoadedProjection> projections, RunnerOptions options,
+                                   std::optional<KafkaSourceOptions> kafka = std::nullopt) {
   OpenedRunner opened;
-  opened.store = std::move(*store);
-  auto runner = ProjectionRunner::Open(StoreSource(*opened.store), read_model, std::move(options));
+  std::unique_ptr<EventSource> source;
+  if (kafka) {
+    auto made = KafkaSource(std::move(*kafka));
+    if (!made) return UsageError(made.error().message());
+    source = std::move(*made);
+  } else {
+    auto store = OpenExistingStore(global, /*read_only=*/true);
+    if (!store) return Fail(store.error());
+    opened.store = std::move(*store);
+    source = StoreSource(*opened.store);
+  }
+  auto runner = ProjectionRunner::Open(std::move(source), read_model, std::move(options));
   if (!runner) return Fail(StoreFailure(runner.error(), fmt::format("cannot open the read model {}", read_model)));
   opened.runner = std::move(*runner);
   for (LoadedProjection& loaded : projections) {
@@ -357,7 +389,8 @@ CliStatus Follow(const GlobalOptions& global, OpenedRunner& opened, Progress& pr
 
 // run and rebuild: load, open, (request the rebuild,) run.
 CliStatus RunProjectionFiles(const GlobalOptions& global, const std::vector<std::string>& files,
-                             const std::string& read_model, bool follow, bool rebuild) {
+                             const std::string& read_model, bool follow, bool rebuild,
+                             std::optional<KafkaSourceOptions> kafka = std::nullopt) {
   if (auto ok = NeedReadModel(read_model); !ok) return ok;
   auto projections = LoadProjectionFiles(files);
   if (!projections) return Fail(projections.error());
@@ -367,7 +400,7 @@ CliStatus RunProjectionFiles(const GlobalOptions& global, const std::vector<std:
   Progress progress(projections->size());
   RunnerOptions options;
   if (progress.enabled()) options.on_batch = [&progress](const ProjectionStatus& status) { progress.Update(status); };
-  auto opened = OpenRunner(global, read_model, std::move(*projections), std::move(options));
+  auto opened = OpenRunner(global, read_model, std::move(*projections), std::move(options), std::move(kafka));
   if (!opened) return Fail(opened.error());
   if (rebuild) {
     for (const std::string& name : names) {
@@ -387,7 +420,10 @@ std::int64_t NowMicros() {
 }  // namespace
 
 CliStatus RunProjectionRun(const GlobalOptions& global, const ProjectionRunCommand& command) {
-  return RunProjectionFiles(global, command.files, command.read_model, command.follow, /*rebuild=*/false);
+  auto kafka = KafkaOptions(command);
+  if (!kafka) return Fail(kafka.error());
+  return RunProjectionFiles(global, command.files, command.read_model, command.follow, /*rebuild=*/false,
+                            std::move(*kafka));
 }
 
 CliStatus RunProjectionRebuild(const GlobalOptions& global, const ProjectionRebuildCommand& command) {

@@ -121,10 +121,52 @@ struct Projection {
   OnHandlerFailure on_failure = OnHandlerFailure::kPark;
 };
 
+// What the runner tells a source about the subscription of one projection's
+// model (the read model, or its shadow while rebuilding).
+struct ModelSubscriptionRequest {
+  // The model's checkpoint: deliver events after this position.
+  std::uint64_t after_position = 0;
+  const ProjectionFilter* filter = nullptr;  // never null; valid for the subscription's life
+  std::string_view projection;               // valid for the subscription's life
+  OnHandlerFailure on_failure = OnHandlerFailure::kPark;
+  // Opens the batch's write transaction on the model's connection if none is
+  // open, and returns that connection. A source that keeps its own progress
+  // in the model (SourceProgress) reads it through this, from inside Poll:
+  // holding the write lock, it sees every batch another runner committed and
+  // none can commit meanwhile. Only from the thread that polls; the connection
+  // is valid for the subscription's life; never commit or roll back through it.
+  std::function<Result<sqlite3*>()> begin_batch;
+};
+
+// Implemented, besides Subscription, by a subscription whose progress is not a
+// store position: the Kafka source's is the next offset of each partition.
+// The runner then writes that progress in every batch's transaction, just
+// before the commit, so the batch's effects and the progress are durable
+// together; the checkpoint row's position is only informative (the highest
+// store position applied) and is not how such a subscription resumes.
+class SourceProgress {
+ public:
+  virtual ~SourceProgress() = default;
+  // Writes the progress of the events delivered and accepted (the visitor
+  // returned true) since the last call, through `db`, inside the batch's
+  // transaction. An error rolls the batch back and fails the projection
+  // (kBusy when another runner moved the progress under it).
+  virtual Status SaveProgress(sqlite3* db) = 0;
+  // True when something was delivered (filtered out or skipped included)
+  // that SaveProgress has not written yet: the batch commits even without
+  // handler work, so that the progress is kept.
+  virtual bool HasUnsavedProgress() const = 0;
+  // True when the subscription has processed everything the source held
+  // from some moment after the subscription began: RunToHead's target, and
+  // "caught up" for a rebuild's swap and the live state.
+  virtual bool ReachedHead() const = 0;
+};
+
 // Where the runner reads events from. The store is the first source; the
-// Kafka bridge adds another. Positions are the store's global positions.
-// The runner calls a source from several threads at once (one per projection);
-// each Subscription it returns is used by one thread (Stop() from any).
+// Kafka bridge adds another (cairn/kafka_source.h). Positions are the store's
+// global positions. The runner calls a source from several threads at once
+// (one per projection); each Subscription it returns is used by one thread
+// (Stop() from any).
 class EventSource {
  public:
   virtual ~EventSource() = default;
@@ -136,9 +178,13 @@ class EventSource {
   // calls. Default: Subscribe(after_position).
   virtual Result<std::unique_ptr<Subscription>> SubscribeMatching(std::uint64_t after_position,
                                                                   const ProjectionFilter& filter);
+  // What the runner calls: the subscription of one projection's model.
+  // Default: SubscribeMatching(request.after_position, *request.filter).
+  virtual Result<std::unique_ptr<Subscription>> SubscribeModel(const ModelSubscriptionRequest& request);
   // The position of the newest event the source knows of (for lag).
   virtual Result<std::uint64_t> HeadPosition() = 0;
   // One event by position (to retry a parked event); nullopt when there is none.
+  // kNotSupported from a source that cannot read by position (Kafka).
   virtual Result<std::optional<RecordedEvent>> ReadEvent(std::uint64_t position) = 0;
 };
 
