@@ -263,6 +263,11 @@ struct Worker {
   std::deque<std::pair<Clock::time_point, std::uint64_t>> rate_samples;  // (when, positions processed so far)
   std::uint64_t processed = 0;
 
+  // The events of the batch being applied without savepoints, kept to apply
+  // them again with savepoints if a handler fails (RunBatch). Reused across
+  // batches: their strings keep their storage. Used by the projection's thread only.
+  std::vector<RecordedEvent> batch_events;
+
   // Set by the thread; read after it ended.
   std::thread thread;
   Status result;
@@ -698,19 +703,10 @@ class RunnerImpl final : public ProjectionRunner {
     std::optional<Error> fatal;
     bool interrupted = false;
 
-    const EventVisitor visit = [&](const EventView& event) {
-      if (!first) first = Clock::now();
-      ++delivered;
-      if (!projection.filter.Matches(event)) return true;
-      auto handler = projection.handlers.find(event.type);
-      if (handler == projection.handlers.end()) return true;  // matching, but nothing to do
-      if (!model.in_transaction()) {
-        if (auto ok = model.Begin(); !ok) {
-          fatal = ok.error();
-          return false;
-        }
-      }
-      auto applied = Apply(worker, model, handler->second, event);
+    // Each event in a savepoint, with retries, parking or stopping (Apply).
+    const auto apply_carefully = [&](const ProjectionHandler& handler, const EventView& event,
+                                     const std::optional<std::string>& failed_once = std::nullopt) {
+      auto applied = Apply(worker, model, handler, event, failed_once);
       if (!applied) {
         fatal = applied.error();
         return false;
@@ -730,6 +726,72 @@ class RunnerImpl final : public ProjectionRunner {
           return false;
       }
       return false;
+    };
+
+    // A savepoint per event costs about as much as a simple handler (SQLite
+    // journals the pages each one touches), and handlers rarely fail. So a batch
+    // is applied without them; the first failure rolls the whole batch back and
+    // applies it again, each event in its own savepoint. A source that writes
+    // its own progress into the batch's transaction (Kafka) always gets savepoints.
+    bool careful = model.progress != nullptr;
+    std::size_t kept = 0;  // worker.batch_events[0, kept): this batch's events so far
+    const auto keep = [&](const EventView& event) {
+      if (kept == worker.batch_events.size()) worker.batch_events.emplace_back();
+      RecordedEvent& copy = worker.batch_events[kept++];
+      copy.position = event.position;
+      copy.stream.assign(event.stream);
+      copy.revision = event.revision;
+      copy.id = event.id;
+      copy.type.assign(event.type);
+      copy.recorded_at_us = event.recorded_at_us;
+      copy.content_type.assign(event.content_type);
+      copy.data.assign(event.data);
+      copy.metadata.assign(event.metadata);
+      copy.hash = event.hash;
+    };
+
+    const EventVisitor visit = [&](const EventView& event) {
+      if (!first) first = Clock::now();
+      ++delivered;
+      if (!projection.filter.Matches(event)) return true;
+      auto handler = projection.handlers.find(event.type);
+      if (handler == projection.handlers.end()) return true;  // matching, but nothing to do
+      if (!model.in_transaction()) {
+        if (auto ok = model.Begin(); !ok) {
+          fatal = ok.error();
+          return false;
+        }
+      }
+      if (careful) return apply_carefully(handler->second, event);
+      keep(event);
+      const auto failure = CallHandler(handler->second, model.writer(), event);
+      model.writer().AfterHandler();
+      if (!model.in_transaction()) {
+        fatal = Error(ErrorCode::kInvalidArgument, "projection " + projection.name + ": the handler of " +
+                                                       std::string(event.type) +
+                                                       " ended the batch's transaction (handlers must not begin, "
+                                                       "commit or roll back)");
+        return false;
+      }
+      if (!failure) return true;
+      // Nothing undoes only this event's writes: undo the batch, then apply
+      // its events again (this one included), each in a savepoint.
+      model.Rollback();
+      careful = true;
+      if (auto ok = model.Begin(); !ok) {
+        fatal = ok.error();
+        return false;
+      }
+      // The events before it succeeded once already; the failing one has had its first attempt.
+      for (std::size_t i = 0; i < kept; ++i) {
+        const EventView again = worker.batch_events[i].view();
+        const bool last = i + 1 == kept;
+        if (!apply_carefully(projection.handlers.find(again.type)->second, again,
+                             last ? failure : std::nullopt)) {
+          return false;
+        }
+      }
+      return true;
     };
 
     bool waited = false;
@@ -792,11 +854,26 @@ class RunnerImpl final : public ProjectionRunner {
 
   // Applies one event in a savepoint, retrying with backoff; parks it or
   // reports the failure once the attempts are used up.
-  Result<Applied> Apply(Worker& worker, Model& model, const ProjectionHandler& handler, const EventView& event) {
+  // `failed_once`: the handler already failed on it once, outside a savepoint
+  // (RunBatch's first pass); that was the first attempt.
+  Result<Applied> Apply(Worker& worker, Model& model, const ProjectionHandler& handler, const EventView& event,
+                        const std::optional<std::string>& failed_once = std::nullopt) {
     const RetryPolicy& retry = worker.projection.retry;
     const std::uint32_t max_attempts = std::max<std::uint32_t>(1, retry.max_attempts);
     milliseconds backoff = retry.initial_backoff;
-    for (std::uint32_t attempt = 1;; ++attempt) {
+    std::uint32_t attempt = 1;
+    if (failed_once) {
+      worker.SetLastError(DescribeFailure(event, *failed_once));
+      if (attempt >= max_attempts) {
+        if (worker.projection.on_failure == OnHandlerFailure::kStop) return Applied::kFailed;
+        if (auto ok = model.Park(event, *failed_once, attempt); !ok) return Fail(ok.error());
+        return Applied::kParked;
+      }
+      if (worker.WaitOrStop(backoff)) return Applied::kInterrupted;
+      backoff = std::min(backoff * 2, std::max(retry.max_backoff, retry.initial_backoff));
+      ++attempt;
+    }
+    for (;; ++attempt) {
       if (auto ok = model.Savepoint(); !ok) return Fail(ok.error());
       const auto failure = CallHandler(handler, model.writer(), event);
       model.writer().AfterHandler();

@@ -60,7 +60,8 @@ using SqlValue = std::variant<std::nullptr_t, std::int64_t, double, std::string,
 
 // What a handler writes the read model with, inside the batch's transaction.
 // Never commit, roll back or begin a transaction through it: the runner owns
-// the transaction (and wraps each event in a savepoint).
+// the transaction (and undoes a failed event's writes: docs/projections.md
+// "Exactly once" — a handler may be called again for an event whose writes were rolled back).
 class ReadModelWriter {
  public:
   virtual ~ReadModelWriter() = default;
