@@ -62,38 +62,48 @@ Status CreateTopic(rd_kafka_t* client, const std::string& topic, int partitions,
       return Fail(ErrorCode::kInvalidArgument, "topic " + topic + ": bad setting " + name);
     }
   }
-  const int timeout_ms = static_cast<int>(timeout.count());
-  rd_kafka_AdminOptions_t* options = rd_kafka_AdminOptions_new(client, RD_KAFKA_ADMIN_OP_CREATETOPICS);
-  rd_kafka_AdminOptions_set_operation_timeout(options, timeout_ms, error, sizeof error);
-  rd_kafka_AdminOptions_set_request_timeout(options, timeout_ms, error, sizeof error);
-  rd_kafka_queue_t* queue = rd_kafka_queue_new(client);
-  rd_kafka_CreateTopics(client, &new_topic, 1, options, queue);
-  rd_kafka_event_t* event = rd_kafka_queue_poll(queue, timeout_ms + 5000);
-  rd_kafka_AdminOptions_destroy(options);
+  auto result = RunAdminRequest(client, RD_KAFKA_ADMIN_OP_CREATETOPICS, timeout,
+                                [&](rd_kafka_AdminOptions_t* options, rd_kafka_queue_t* queue) {
+                                  char ignored[256];
+                                  // The broker answers once the topic exists, not just once it is accepted.
+                                  rd_kafka_AdminOptions_set_operation_timeout(
+                                      options, static_cast<int>(timeout.count()), ignored, sizeof ignored);
+                                  rd_kafka_CreateTopics(client, &new_topic, 1, options, queue);
+                                });
   rd_kafka_NewTopic_destroy(new_topic);
-  rd_kafka_queue_destroy(queue);
-  std::string failure;
-  if (event == nullptr) {
-    failure = "no answer from Kafka";
-  } else if (rd_kafka_event_error(event) != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    failure = rd_kafka_event_error_string(event);
-  } else {
-    size_t count = 0;
-    const rd_kafka_topic_result_t** results =
-        rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(event), &count);
-    if (count == 1) {
-      rd_kafka_resp_err_t err = rd_kafka_topic_result_error(results[0]);
-      if (err != RD_KAFKA_RESP_ERR_NO_ERROR && err != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
-        const char* text = rd_kafka_topic_result_error_string(results[0]);
-        failure = std::string(rd_kafka_err2name(err)) + ": " + (text != nullptr ? text : "");
-      }
-    } else {
-      failure = "Kafka answered for " + std::to_string(count) + " topics";
-    }
+  if (!result) return Fail(ErrorCode::kIOError, "creating topic " + topic + ": " + result.error().message());
+  size_t count = 0;
+  const rd_kafka_topic_result_t** results =
+      rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(result->get()), &count);
+  if (count != 1) {
+    return Fail(ErrorCode::kIOError, "creating topic " + topic + ": Kafka answered for " + std::to_string(count) +
+                                         " topics");
   }
-  if (event != nullptr) rd_kafka_event_destroy(event);
-  if (!failure.empty()) return Fail(ErrorCode::kIOError, "creating topic " + topic + ": " + failure);
+  const rd_kafka_resp_err_t err = rd_kafka_topic_result_error(results[0]);
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR && err != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
+    const char* text = rd_kafka_topic_result_error_string(results[0]);
+    return Fail(ErrorCode::kIOError, "creating topic " + topic + ": " + rd_kafka_err2name(err) + ": " +
+                                         (text != nullptr ? text : ""));
+  }
   return {};
+}
+
+Result<KafkaEvent> RunAdminRequest(rd_kafka_t* client, rd_kafka_admin_op_t op, std::chrono::milliseconds timeout,
+                                   const std::function<void(rd_kafka_AdminOptions_t*, rd_kafka_queue_t*)>& issue) {
+  const int timeout_ms = static_cast<int>(timeout.count());
+  char ignored[256];
+  rd_kafka_AdminOptions_t* options = rd_kafka_AdminOptions_new(client, op);
+  rd_kafka_AdminOptions_set_request_timeout(options, timeout_ms, ignored, sizeof ignored);
+  rd_kafka_queue_t* queue = rd_kafka_queue_new(client);
+  issue(options, queue);
+  KafkaEvent event(rd_kafka_queue_poll(queue, timeout_ms + 5000));
+  rd_kafka_AdminOptions_destroy(options);
+  rd_kafka_queue_destroy(queue);
+  if (!event) return Fail(ErrorCode::kIOError, "no answer from Kafka");
+  if (rd_kafka_event_error(event.get()) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return Fail(ErrorCode::kIOError, rd_kafka_event_error_string(event.get()));
+  }
+  return event;
 }
 
 }  // namespace cairn::detail

@@ -7,6 +7,7 @@
 #include <librdkafka/rdkafka.h>
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -37,7 +38,19 @@ struct KafkaHeadersDestroy {
 };
 using KafkaHeaders = std::unique_ptr<rd_kafka_headers_t, KafkaHeadersDestroy>;
 
+struct KafkaEventDestroy {
+  void operator()(rd_kafka_event_t* event) const { rd_kafka_event_destroy(event); }
+};
+using KafkaEvent = std::unique_ptr<rd_kafka_event_t, KafkaEventDestroy>;
+
 using KafkaProperties = std::vector<std::pair<std::string, std::string>>;
+
+// Runs one admin request of kind `op`: `issue(options, queue)` sends it (it may
+// set more options first), then its result event is awaited up to `timeout`
+// (the request's own timeout, plus 5 s). kIOError "no answer from Kafka", or
+// the error Kafka gave for the whole request.
+Result<KafkaEvent> RunAdminRequest(rd_kafka_t* client, rd_kafka_admin_op_t op, std::chrono::milliseconds timeout,
+                                   const std::function<void(rd_kafka_AdminOptions_t*, rd_kafka_queue_t*)>& issue);
 
 // A configuration with `properties` set in order; kInvalidArgument naming the
 // property librdkafka refuses (an unknown name, a bad value).

@@ -802,52 +802,34 @@ class RelayImpl final : public Relay {
 
   // The checkpoint Kafka has committed for this bridge; nullopt when none.
   Result<std::optional<std::uint64_t>> ReadKafkaCheckpoint(const std::string& checkpoint_topic) {
+    const auto fail = [&](const std::string& why) {
+      return Fail(ErrorCode::kIOError,
+                  "reading the checkpoint of group " + GroupId() + " on " + checkpoint_topic + ": " + why);
+    };
     rd_kafka_topic_partition_list_t* partitions = rd_kafka_topic_partition_list_new(1);
     rd_kafka_topic_partition_list_add(partitions, checkpoint_topic.c_str(), 0);
     rd_kafka_ListConsumerGroupOffsets_t* request = rd_kafka_ListConsumerGroupOffsets_new(GroupId().c_str(), partitions);
     rd_kafka_topic_partition_list_destroy(partitions);
-    rd_kafka_AdminOptions_t* options = rd_kafka_AdminOptions_new(producer_.get(), RD_KAFKA_ADMIN_OP_LISTCONSUMERGROUPOFFSETS);
-    char error_text[512];
-    rd_kafka_AdminOptions_set_request_timeout(options, TimeoutMs(), error_text, sizeof error_text);
-    // Waits for transactions still open on the checkpoint: a stable offset only.
-    KafkaError(rd_kafka_AdminOptions_set_require_stable_offsets(options, 1));
-    rd_kafka_queue_t* queue = rd_kafka_queue_new(producer_.get());
-    rd_kafka_ListConsumerGroupOffsets(producer_.get(), &request, 1, options, queue);
-    rd_kafka_event_t* event = rd_kafka_queue_poll(queue, TimeoutMs() + 5000);
+    auto result = detail::RunAdminRequest(
+        producer_.get(), RD_KAFKA_ADMIN_OP_LISTCONSUMERGROUPOFFSETS, kKafkaTimeout,
+        [&](rd_kafka_AdminOptions_t* options, rd_kafka_queue_t* queue) {
+          // Waits for transactions still open on the checkpoint: a stable offset only.
+          KafkaError(rd_kafka_AdminOptions_set_require_stable_offsets(options, 1));
+          rd_kafka_ListConsumerGroupOffsets(producer_.get(), &request, 1, options, queue);
+        });
     rd_kafka_ListConsumerGroupOffsets_destroy(request);
-    rd_kafka_AdminOptions_destroy(options);
-    rd_kafka_queue_destroy(queue);
-    std::string failure;
-    std::optional<std::uint64_t> checkpoint;
-    if (event == nullptr) {
-      failure = "no answer from Kafka";
-    } else if (rd_kafka_event_error(event) != RD_KAFKA_RESP_ERR_NO_ERROR) {
-      failure = rd_kafka_event_error_string(event);
-    } else {
-      size_t count = 0;
-      const rd_kafka_group_result_t** groups =
-          rd_kafka_ListConsumerGroupOffsets_result_groups(rd_kafka_event_ListConsumerGroupOffsets_result(event), &count);
-      if (count != 1) {
-        failure = "Kafka answered for " + std::to_string(count) + " groups";
-      } else if (const rd_kafka_error_t* error = rd_kafka_group_result_error(groups[0])) {
-        failure = KafkaErrorText(error);
-      } else {
-        const rd_kafka_topic_partition_list_t* offsets = rd_kafka_group_result_partitions(groups[0]);
-        if (offsets == nullptr || offsets->cnt != 1) {
-          failure = "Kafka answered without the checkpoint's partition";
-        } else if (offsets->elems[0].err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-          failure = KafkaErrorText(offsets->elems[0].err);
-        } else if (offsets->elems[0].offset >= 1) {
-          checkpoint = static_cast<std::uint64_t>(offsets->elems[0].offset) - 1;
-        }
-      }
-    }
-    if (event != nullptr) rd_kafka_event_destroy(event);
-    if (!failure.empty()) {
-      return Fail(ErrorCode::kIOError, "reading the checkpoint of group " + GroupId() + " on " + checkpoint_topic +
-                                           ": " + failure);
-    }
-    return checkpoint;
+    if (!result) return fail(result.error().message());
+    size_t count = 0;
+    const rd_kafka_group_result_t** groups = rd_kafka_ListConsumerGroupOffsets_result_groups(
+        rd_kafka_event_ListConsumerGroupOffsets_result(result->get()), &count);
+    if (count != 1) return fail("Kafka answered for " + std::to_string(count) + " groups");
+    if (const rd_kafka_error_t* error = rd_kafka_group_result_error(groups[0])) return fail(KafkaErrorText(error));
+    const rd_kafka_topic_partition_list_t* offsets = rd_kafka_group_result_partitions(groups[0]);
+    if (offsets == nullptr || offsets->cnt != 1) return fail("Kafka answered without the checkpoint's partition");
+    if (offsets->elems[0].err != RD_KAFKA_RESP_ERR_NO_ERROR) return fail(KafkaErrorText(offsets->elems[0].err));
+    // The committed offset is the next position to publish; none yet is negative.
+    if (offsets->elems[0].offset < 1) return std::optional<std::uint64_t>();
+    return std::optional<std::uint64_t>(static_cast<std::uint64_t>(offsets->elems[0].offset) - 1);
   }
 
   // ---- status ----

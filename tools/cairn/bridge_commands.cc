@@ -1,9 +1,6 @@
 // cairn bridge run|status|topics: the Kafka relay from the command line.
 #include <chrono>
 #include <cstdio>
-#include <condition_variable>
-#include <mutex>
-#include <thread>
 
 #include <fmt/format.h>
 
@@ -13,8 +10,6 @@
 
 namespace cairn::cli {
 namespace {
-
-constexpr std::chrono::milliseconds kSignalPoll{50};
 
 CliResult<BridgeConfig> LoadConfig(const std::string& path) {
   auto config = LoadBridgeConfig(path);
@@ -70,24 +65,13 @@ CliStatus RunBridgeRun(const GlobalOptions& global, const BridgeRunCommand& comm
     return Fail(Failure{code, fmt::format("bridge {}: {}", name, relay.error().message()),
                         ErrorCodeName(relay.error().code())});
   }
-  InstallStopHandlers();
   Status ran;
   bool interrupted = false;
   {
     // Run blocks this thread; another one turns SIGINT/SIGTERM into Stop().
-    std::jthread watcher([&](std::stop_token token) {
-      std::mutex mutex;
-      std::condition_variable_any wake;
-      std::unique_lock lock(mutex);
-      while (!token.stop_requested()) {
-        if (wake.wait_for(lock, token, kSignalPoll, [] { return StopRequested(); })) {
-          interrupted = true;
-          (*relay)->Stop();
-          return;
-        }
-      }
-    });
+    StopOnSignal on_signal([&relay] { (*relay)->Stop(); });
     ran = command.to_head ? (*relay)->RunToHead() : (*relay)->Run();
+    interrupted = on_signal.interrupted();
   }
   Record record;
   AddStatus(record, (*relay)->status());

@@ -3,7 +3,10 @@
 #include <signal.h>
 
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <cstdio>
+#include <mutex>
 #include <filesystem>
 #include <system_error>
 
@@ -55,6 +58,25 @@ void InstallStopHandlers() {
 }
 
 bool StopRequested() { return g_stop_requested.load(); }
+
+StopOnSignal::StopOnSignal(std::function<void()> stop) {
+  InstallStopHandlers();
+  watcher_ = std::jthread([this, stop = std::move(stop)](std::stop_token token) {
+    std::mutex mutex;
+    std::condition_variable_any wake;
+    std::unique_lock lock(mutex);
+    while (!token.stop_requested()) {
+      // The handler can only set a flag: look at it every 50 ms.
+      if (wake.wait_for(lock, token, std::chrono::milliseconds(50), [] { return StopRequested(); })) {
+        interrupted_ = true;
+        stop();
+        return;
+      }
+    }
+  });
+}
+
+StopOnSignal::~StopOnSignal() = default;  // the jthread asks its thread to stop, and joins it
 
 std::string_view BackendName(BackendKind kind) {
   switch (kind) {

@@ -6,11 +6,14 @@
 // on purpose: a store error becomes a Failure through StoreFailure().
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <expected>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <thread>
 
 #include "cairn/status.h"
 #include "cairn/store.h"
@@ -99,5 +102,21 @@ Failure OpenFailure(const GlobalOptions& global, const Error& error, std::string
 // are installed without SA_RESTART, so a blocking read returns EINTR.
 void InstallStopHandlers();
 bool StopRequested();
+
+// While it lives, a thread calls `stop` once SIGINT or SIGTERM comes (installing
+// the handlers), for commands whose work blocks the main thread (a projection
+// run, a bridge relay). interrupted() tells whether it did.
+class StopOnSignal {
+ public:
+  explicit StopOnSignal(std::function<void()> stop);
+  ~StopOnSignal();  // ends and joins the thread
+  StopOnSignal(const StopOnSignal&) = delete;
+  StopOnSignal& operator=(const StopOnSignal&) = delete;
+  bool interrupted() const { return interrupted_.load(); }
+
+ private:
+  std::atomic<bool> interrupted_{false};
+  std::jthread watcher_;
+};
 
 }  // namespace cairn::cli

@@ -308,25 +308,14 @@ Failure RunFailure(const Error& first, const std::vector<ProjectionStatus>& stat
 // SIGINT/SIGTERM stop it after the current batch (exit 1: "interrupted").
 CliStatus RunToHead(const GlobalOptions& global, OpenedRunner& opened, Progress& progress) {
   ProjectionRunner& runner = *opened.runner;
-  InstallStopHandlers();
-  std::atomic<bool> interrupted{false};
+  bool interrupted = false;
   Status result;
   {
     // RunToHead blocks this thread; another one turns a signal into Stop().
-    std::jthread watcher([&runner, &interrupted](std::stop_token token) {
-      std::mutex mutex;
-      std::condition_variable_any wake;
-      std::unique_lock lock(mutex);
-      while (!token.stop_requested()) {
-        if (wake.wait_for(lock, token, kSignalPoll, [] { return StopRequested(); })) {
-          interrupted = true;
-          runner.Stop();
-          return;
-        }
-      }
-    });
+    StopOnSignal on_signal([&runner] { runner.Stop(); });
     result = runner.RunToHead();
-  }  // the watcher is asked to stop and joined
+    interrupted = on_signal.interrupted();
+  }
   progress.Finish();
   const std::vector<ProjectionStatus> statuses = runner.Statuses();
   PrintRunnerStatuses(global, statuses);
