@@ -45,6 +45,7 @@
 #include "cairn/event.h"
 #include "cairn/status.h"
 #include "cairn/store.h"
+#include "cairn/upcast.h"
 
 struct sqlite3;
 struct sqlite3_stmt;
@@ -119,6 +120,12 @@ struct Projection {
   std::map<std::string, ProjectionHandler, std::less<>> handlers;
   RetryPolicy retry;
   OnHandlerFailure on_failure = OnHandlerFailure::kPark;
+  // Upcasters applied before the handlers (cairn/upcast.h): handlers and
+  // filter.event_types name the newest types and handlers receive upcast
+  // events, while checkpoints and parked events keep the stored positions and
+  // types. An upcaster's failure counts as the handler's (retry, park/stop).
+  // Raise `version` when the upcasters change what handlers see. Default: none.
+  std::shared_ptr<const Upcasters> upcasters;
 };
 
 // Where the runner reads events from. The store is the first source; the
