@@ -8,6 +8,7 @@
 #include <rapidjson/writer.h>
 
 #include <algorithm>
+#include <deque>
 #include <exception>
 #include <expected>
 #include <map>
@@ -73,6 +74,43 @@ struct Upcasters::Impl {
   }
 };
 
+namespace schema_detail {
+
+// A top-level member of an object being spliced: its key, and its value's
+// bytes (from the data, a step, or FlatScratch::built).
+struct FlatMember {
+  std::string_view key;
+  std::string_view value;
+  int built = -1;  // the value is FlatScratch::built[built] instead
+};
+
+// Per-caller working memory of splicing (SplitMembers, FlatSteps, WriteMembers below).
+struct FlatScratch {
+  std::vector<FlatMember> members;
+  std::vector<FlatMember> saved;  // the members before an upcaster's steps, in case they fall back
+  std::deque<std::string> built;  // values made by the steps (nested objects); a deque keeps views into it valid
+  std::size_t built_used = 0;
+  std::string text;
+
+  int Build(const Path& path, std::string_view value) {
+    if (built_used == built.size()) built.emplace_back();
+    built[built_used].clear();
+    for (std::size_t i = 1; i < path.size(); ++i) {
+      built[built_used].append("{\"", 2).append(path[i]).append("\":", 2);
+    }
+    built[built_used] += value;
+    built[built_used].append(path.size() - 1, '}');
+    return static_cast<int>(built_used++);
+  }
+  std::string_view ValueOf(const FlatMember& member) const {
+    return member.built >= 0 ? std::string_view(built[static_cast<std::size_t>(member.built)]) : member.value;
+  }
+};
+
+}  // namespace schema_detail
+
+using schema_detail::FlatMember;
+
 // Per-caller working memory of Apply: a JSON document and its output buffer.
 struct UpcastedEvent::Scratch {
   char buffer[kScratchBytes];
@@ -105,6 +143,33 @@ Status Upcasters::Register(std::string_view base_type, std::uint32_t from_versio
 }
 
 namespace schema_detail {
+
+namespace {
+
+// A name that can be written between quotes as it is.
+bool NeedsNoEscape(std::string_view name) {
+  return std::none_of(name.begin(), name.end(),
+                      [](char c) { return c == '"' || c == '\\' || static_cast<unsigned char>(c) < 0x20; });
+}
+
+bool CanSplice(std::vector<Step>& steps) {
+  bool flat = true;
+  for (Step& step : steps) {
+    if (step.value) {
+      rapidjson::StringBuffer text;
+      rapidjson::Writer<rapidjson::StringBuffer> writer(text);
+      step.value->Accept(writer);
+      step.value_text.assign(text.GetString(), text.GetSize());
+    }
+    if (step.from.size() > 1) flat = false;
+    for (const Path* path : {&step.from, &step.to}) {
+      for (const std::string& name : *path) flat = flat && NeedsNoEscape(name);
+    }
+  }
+  return flat;
+}
+
+}  // namespace
 
 Status Access::Add(Upcasters& upcasters, std::string_view base_type, std::uint32_t from_version, std::string_view to_type,
            Upcaster upcaster, std::string_view where) {
@@ -143,6 +208,12 @@ Status Access::Add(Upcasters& upcasters, std::string_view base_type, std::uint32
     if (!existing->second.where.empty()) message += " (first declared at " + existing->second.where + ")";
     return Fail(ErrorCode::kInvalidArgument, std::move(message));
   }
+  if (!upcaster.function) upcaster.flat = CanSplice(upcaster.steps);
+  upcaster.may_fall_back = std::any_of(upcaster.steps.begin(), upcaster.steps.end(), [](const Step& step) {
+    return (step.kind == Step::Kind::kAdd || step.kind == Step::Kind::kMove) && step.to.size() > 1;
+  });
+  upcaster.changes_data = std::any_of(upcaster.steps.begin(), upcaster.steps.end(),
+                                      [](const Step& step) { return step.kind != Step::Kind::kType; });
   upcaster.base = std::string(base_type);
   upcaster.from_version = from_version;
   upcaster.from_type = VersionedEventType(base_type, from_version);
@@ -150,6 +221,14 @@ Status Access::Add(Upcasters& upcasters, std::string_view base_type, std::uint32
   upcaster.where = std::string(where);
   chain.emplace(from_version, std::move(upcaster));
   ++upcasters.impl_->count;
+  // Link every upcaster to the next one of its chain (map nodes do not move), so that Apply
+  // follows pointers instead of parsing and looking up each intermediate type.
+  for (auto& [base, versions] : upcasters.impl_->by_base) {
+    for (auto& [from, each] : versions) {
+      const EventTypeVersion linked = ParseEventTypeVersion(each.to_type);
+      each.next = upcasters.impl_->Find(linked.base, linked.version);
+    }
+  }
   return {};
 }
 
@@ -312,6 +391,170 @@ std::expected<void, std::string> RunStep(const Step& step, rapidjson::Document& 
   return {};
 }
 
+// --- Splicing: the steps of a flat upcaster on the data's top-level members.
+//
+// The data is split into its top-level members (key and value bytes, found by
+// a scan that skips over values without parsing them); the steps rename,
+// drop, add and move members; the object is written again from the pieces.
+// Values the steps do not build are copied byte for byte. Anything the scan
+// does not expect (an escaped key, a value that ends oddly, not an object) and
+// any step that would reach into an existing member's value hands the event
+// to the document (kFallback), which gives the same result or the same error.
+
+
+enum class FlatOutcome : std::uint8_t { kDone, kFallback };
+
+std::size_t SkipSpace(std::string_view text, std::size_t at) {
+  while (at < text.size() && (text[at] == ' ' || text[at] == '\t' || text[at] == '\n' || text[at] == '\r')) ++at;
+  return at;
+}
+
+// Past the string that starts at `at` (its opening quote); npos when it does not end.
+// Jumps from quote to quote (memchr): a quote ends the string unless an odd
+// number of backslashes stands before it.
+std::size_t SkipString(std::string_view text, std::size_t at) {
+  const std::size_t first = at + 1;
+  for (std::size_t from = first;;) {
+    const std::size_t quote = text.find('"', from);
+    if (quote == std::string_view::npos) return quote;
+    std::size_t backslashes = 0;
+    while (quote - backslashes > first && text[quote - backslashes - 1] == '\\') ++backslashes;
+    if (backslashes % 2 == 0) return quote + 1;
+    from = quote + 1;
+  }
+}
+
+// Past the value that starts at `at`; npos when it does not end where a value should.
+std::size_t SkipValue(std::string_view text, std::size_t at) {
+  if (at >= text.size()) return std::string_view::npos;
+  const char first = text[at];
+  if (first == '"') return SkipString(text, at);
+  if (first == '{' || first == '[') {
+    int depth = 0;
+    while (at < text.size()) {
+      const char c = text[at];
+      if (c == '"') {
+        at = SkipString(text, at);
+        if (at == std::string_view::npos) return at;
+        continue;
+      }
+      if (c == '{' || c == '[') ++depth;
+      if (c == '}' || c == ']') {
+        if (--depth == 0) return at + 1;
+      }
+      ++at;
+    }
+    return std::string_view::npos;
+  }
+  while (at < text.size() && text[at] != ',' && text[at] != '}' && text[at] != ']' && text[at] != ' ' &&
+         text[at] != '\t' && text[at] != '\n' && text[at] != '\r') {
+    ++at;
+  }
+  return at;
+}
+
+// The top-level members of `text`; false when it is not an object the scan understands.
+bool SplitMembers(std::string_view text, std::vector<FlatMember>& members) {
+  members.clear();
+  std::size_t at = SkipSpace(text, 0);
+  if (at >= text.size() || text[at] != '{') return false;
+  at = SkipSpace(text, at + 1);
+  if (at < text.size() && text[at] == '}') return SkipSpace(text, at + 1) == text.size();
+  for (;;) {
+    if (at >= text.size() || text[at] != '"') return false;
+    const std::size_t key_end = SkipString(text, at);
+    if (key_end == std::string_view::npos) return false;
+    const std::string_view key = text.substr(at + 1, key_end - at - 2);
+    if (key.find('\\') != std::string_view::npos) return false;  // escaped: the document compares it
+    at = SkipSpace(text, key_end);
+    if (at >= text.size() || text[at] != ':') return false;
+    at = SkipSpace(text, at + 1);
+    const std::size_t value_end = SkipValue(text, at);
+    if (value_end == std::string_view::npos || value_end == at) return false;
+    members.push_back({.key = key, .value = text.substr(at, value_end - at)});
+    at = SkipSpace(text, value_end);
+    if (at >= text.size()) return false;
+    if (text[at] == '}') return SkipSpace(text, at + 1) == text.size();
+    if (text[at] != ',') return false;
+    at = SkipSpace(text, at + 1);
+  }
+}
+
+std::vector<FlatMember>::iterator FindFlat(std::vector<FlatMember>& members, std::string_view key) {
+  return std::find_if(members.begin(), members.end(), [&](const FlatMember& member) { return member.key == key; });
+}
+
+
+
+// Runs `steps` on the members of flat (split by SplitMembers). kFallback when
+// a step would reach into an existing member's value; the members may then be
+// half-changed (the caller restores them). The error is (step index, message).
+std::expected<FlatOutcome, std::pair<std::size_t, std::string>> FlatSteps(const std::vector<Step>& steps,
+                                                                         schema_detail::FlatScratch& flat) {
+  auto& members = flat.members;
+  for (std::size_t i = 0; i < steps.size(); ++i) {
+    const Step& step = steps[i];
+    switch (step.kind) {
+      case Step::Kind::kType: break;
+      case Step::Kind::kRename: {
+        const auto member = FindFlat(members, step.from.back());
+        if (member == members.end()) break;
+        if (FindFlat(members, step.to.back()) != members.end()) {
+          return std::unexpected(std::pair(i, "the data already has a field " + step.to.back()));
+        }
+        member->key = step.to.back();
+        break;
+      }
+      case Step::Kind::kDrop: {
+        const auto member = FindFlat(members, step.from.back());
+        if (member != members.end()) members.erase(member);
+        break;
+      }
+      case Step::Kind::kAdd: {
+        const auto existing = FindFlat(members, step.to.front());
+        if (step.to.size() == 1) {
+          if (existing == members.end()) members.push_back({.key = step.to.front(), .value = step.value_text});
+          break;
+        }
+        if (existing != members.end()) return FlatOutcome::kFallback;  // into an existing value
+        members.push_back({.key = step.to.front(), .built = flat.Build(step.to, step.value_text)});
+        break;
+      }
+      case Step::Kind::kMove: {
+        const auto member = FindFlat(members, step.from.back());
+        if (member == members.end()) break;
+        if (FindFlat(members, step.to.front()) != members.end()) {
+          if (step.to.size() > 1) return FlatOutcome::kFallback;  // into an existing value
+          return std::unexpected(std::pair(i, std::string("the data already has a field at the destination")));
+        }
+        FlatMember moved = *member;
+        members.erase(member);
+        moved.key = step.to.front();
+        if (step.to.size() > 1) moved.built = flat.Build(step.to, flat.ValueOf(moved));
+        members.push_back(moved);
+        break;
+      }
+    }
+  }
+  return FlatOutcome::kDone;
+}
+
+// The object of flat's members, into flat.text.
+void WriteMembers(schema_detail::FlatScratch& flat) {
+  std::string& text = flat.text;
+  text.clear();
+  text.push_back('{');
+  for (std::size_t i = 0; i < flat.members.size(); ++i) {
+    if (i > 0) text.push_back(',');
+    text.push_back('"');
+    text.append(flat.members[i].key);
+    text.append("\":", 2);
+    text.append(flat.ValueOf(flat.members[i]));
+  }
+  text.push_back('}');
+}
+
+
 }  // namespace
 
 Result<bool> Upcasters::Apply(const EventView& in, UpcastedEvent& out) const {
@@ -337,6 +580,17 @@ Result<bool> Upcasters::Apply(const EventView& in, UpcastedEvent& out) const {
     return Fail(ErrorCode::kInvalidArgument, message + ": " + std::string(what));
   };
   const auto data_view = [&]() -> std::string_view { return data_owned ? std::string_view(out.data_) : in.data; };
+  // Consecutive splicing upcasters work on one split of the data: the members
+  // (views into data_view() and flat.built) hold the current data while
+  // `spliced` is set, until written back once by `unsplice`.
+  bool spliced = false;
+  const auto unsplice = [&] {
+    if (!spliced) return;
+    WriteMembers(*out.flat_);
+    out.data_.swap(out.flat_->text);  // the members pointed into the old data; the new text is complete
+    data_owned = true;
+    spliced = false;
+  };
   const auto serialize = [&] {
     scratch.text.Clear();
     rapidjson::Writer<rapidjson::StringBuffer> writer(scratch.text);
@@ -349,6 +603,7 @@ Result<bool> Upcasters::Apply(const EventView& in, UpcastedEvent& out) const {
 
   for (; upcaster != nullptr;) {
     if (upcaster->function) {
+      unsplice();
       if (in_document && document_changed) serialize();
       in_document = false;
       UpcastEvent event{.stored = in,
@@ -369,7 +624,33 @@ Result<bool> Upcasters::Apply(const EventView& in, UpcastedEvent& out) const {
       out.metadata_ = std::move(event.metadata);
       data_owned = metadata_owned = true;
     } else {
-      for (std::size_t i = 0; i < upcaster->steps.size(); ++i) {
+      bool done = !upcaster->changes_data;  // a type step alone: the data goes on as it is
+      if (!done && upcaster->flat && !in_document && IsJsonContentType(in.content_type)) {
+        if (!out.flat_) out.flat_ = std::make_unique<schema_detail::FlatScratch>();
+        schema_detail::FlatScratch& flat = *out.flat_;
+        if (!spliced && SplitMembers(data_view(), flat.members)) {
+          spliced = true;
+          flat.built_used = 0;
+        }
+        if (spliced) {
+          if (upcaster->may_fall_back) flat.saved = flat.members;
+          const std::size_t built_used = flat.built_used;
+          auto result = FlatSteps(upcaster->steps, flat);
+          if (!result) {
+            const Step& step = upcaster->steps[result.error().first];
+            return fail(*upcaster, "step " + std::to_string(result.error().first + 1) + " (" + DescribeStep(step) +
+                                       ", " + step.where + "): " + result.error().second);
+          }
+          if (*result == FlatOutcome::kDone) {
+            done = true;
+          } else {  // this upcaster goes to the document, from the data as the previous ones left it
+            flat.members.swap(flat.saved);
+            flat.built_used = built_used;
+          }
+        }
+      }
+      if (!done) unsplice();
+      for (std::size_t i = 0; !done && i < upcaster->steps.size(); ++i) {
         const Step& step = upcaster->steps[i];
         if (step.kind == Step::Kind::kType) continue;
         if (!in_document) {
@@ -401,9 +682,9 @@ Result<bool> Upcasters::Apply(const EventView& in, UpcastedEvent& out) const {
       }
     }
     current_type = upcaster->to_type;
-    const EventTypeVersion next = ParseEventTypeVersion(current_type);
-    upcaster = impl_->Find(next.base, next.version);
+    upcaster = upcaster->next;
   }
+  unsplice();
   if (in_document && document_changed) serialize();
 
   out.type_.assign(current_type);

@@ -24,6 +24,7 @@ struct Step {
   Path from;  // rename, drop, move: the field it takes
   Path to;    // rename: from's parent and the new name; add, move: where the field goes
   std::shared_ptr<const rapidjson::Document> value;  // add: the default
+  std::string value_text;  // add: the default as compact JSON text
   std::string where;  // "FILE:LINE" of the step
 };
 
@@ -36,6 +37,16 @@ struct Upcaster {
   UpcastFunction function;
   std::vector<Step> steps;
   std::string where;  // "FILE:LINE" of a declared upcaster; empty for C++
+  // Every step takes a top-level field (and puts it anywhere) with names that
+  // need no JSON escaping: Apply may then splice the data's top-level members
+  // instead of parsing it into a document (see FlatApply in upcast.cc).
+  bool flat = false;
+  // Some step of a flat upcaster may still need the document (a nested add or move destination).
+  bool may_fall_back = false;
+  // Some step changes the data (not only the type): without one the data is passed on untouched.
+  bool changes_data = false;
+  // The upcaster of to_type, if any: the chain's next link, set whenever one is registered.
+  const Upcaster* next = nullptr;
 };
 
 // "rename amount to total", "move customer to buyer.id", … for messages.

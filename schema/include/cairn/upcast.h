@@ -44,6 +44,7 @@ namespace cairn {
 class Upcasters;
 namespace schema_detail {
 struct Access;
+struct FlatScratch;
 }  // namespace schema_detail
 
 // One event going through one upcaster (version N to N+1). The upcaster
@@ -79,6 +80,7 @@ class UpcastedEvent {
   friend class Upcasters;
   struct Scratch;  // a JSON document for declared steps, made on first use
   std::unique_ptr<Scratch> scratch_;
+  std::unique_ptr<schema_detail::FlatScratch> flat_;  // the pieces of a spliced object, made on first use
   std::string type_;
   std::string data_;
   std::string metadata_;
