@@ -10,6 +10,8 @@
 //                               snapshots, on both backends (snapshot_scenarios.h)
 //   cairn_bench --projections   read-model rebuilds (SQL and C++ projections, raw SQLite) and the
 //                               live lag of a projection, on both backends (projection_scenarios.h)
+//   cairn_bench --upcast        replay of the log as stored and through a two-step upcaster chain,
+//                               on both backends (upcast_scenarios.h)
 //
 // Progress goes to stderr. Both subjects run in the same process, one after the
 // other for each scenario, on files in the same directory, so they share the
@@ -42,13 +44,14 @@
 #include "report.h"
 #include "snapshot_scenarios.h"
 #include "subject.h"
+#include "upcast_scenarios.h"
 
 namespace cairn::bench {
 namespace {
 
 constexpr std::string_view kUsage =
     R"(usage: cairn_bench [--quick] [--json] [--dir PATH] [--seconds S] [--filter TEXT] [--keep]
-                   [--backends sqlite|lmdb] [--history N] [--snapshots] [--projections]
+                   [--backends sqlite|lmdb] [--history N] [--snapshots] [--projections] [--upcast]
   --quick        short smoke run (0.1 s warm-up, 0.5 s window, smaller read log)
   --json         print results as JSON instead of a table
   --dir PATH     create the scratch directory under PATH (default /tmp); it is removed afterwards
@@ -73,6 +76,11 @@ constexpr std::string_view kUsage =
                  one thread appends 10,000 events/s (--seconds S: its length; 10 s, 3 s with --quick);
                  --backends sqlite, lmdb or sqlite,lmdb (the default: both); --filter keys: scan,
                  scan_json, raw_normal, raw_full, rebuild_sql, rebuild_cpp, live_lag
+  --upcast       replay of the whole log (--history events stored as order.placed.v1: 1,000,000;
+                 100,000 with --quick) as stored and through a two-step declarative upcaster chain
+                 (v1->v2->v3), with and without a JSON parse of each event's data, 3 rounds (1 with
+                 --quick); --backends sqlite, lmdb or sqlite,lmdb (the default: both); against the
+                 target upcast replay >= 0.5 x plain replay
 )";
 
 
@@ -90,6 +98,7 @@ struct Flags {
   std::optional<std::uint64_t> history;
   bool snapshots = false;
   bool projections = false;
+  bool upcast = false;
 };
 
 // Returns nullopt (after printing why) when the command line is not usable.
@@ -112,6 +121,8 @@ std::optional<Flags> ParseFlags(int argc, char** argv) {
       flags.snapshots = true;
     } else if (arg == "--projections") {
       flags.projections = true;
+    } else if (arg == "--upcast") {
+      flags.upcast = true;
     } else if (arg == "--backends" || arg == "--history") {
       std::optional<std::string> v = value();
       if (!v) return std::nullopt;
@@ -154,12 +165,12 @@ std::optional<Flags> ParseFlags(int argc, char** argv) {
       return std::nullopt;
     }
   }
-  if (flags.snapshots && flags.projections) {
-    fmt::print(stderr, "cairn_bench: --snapshots and --projections are separate runs\n");
+  if (int{flags.snapshots} + int{flags.projections} + int{flags.upcast} > 1) {
+    fmt::print(stderr, "cairn_bench: --snapshots, --projections and --upcast are separate runs\n");
     return std::nullopt;
   }
-  if (!flags.projections && flags.backends.find(',') != std::string::npos) {
-    fmt::print(stderr, "cairn_bench: --backends {} only goes with --projections\n", flags.backends);
+  if (!flags.projections && !flags.upcast && flags.backends.find(',') != std::string::npos) {
+    fmt::print(stderr, "cairn_bench: --backends {} only goes with --projections or --upcast\n", flags.backends);
     return std::nullopt;
   }
   return flags;
@@ -603,6 +614,31 @@ int Main(int argc, char** argv) {
       PrintSnapshotJson(stdout, info, results, targets);
     } else {
       PrintSnapshotTable(stdout, info, results, targets);
+    }
+    return 0;
+  }
+
+  if (flags->upcast) {
+    UpcastRunOptions options{.dir = dir->path(),
+                             .backends = {},
+                             .events = flags->history.value_or(flags->quick ? 100'000 : 1'000'000),
+                             .rounds = flags->quick ? 1 : 3,
+                             .progress = [](std::string_view line) { fmt::print(stderr, "{}\n", line); }};
+    const std::string backends = flags->backends_given ? flags->backends : "sqlite,lmdb";
+    for (std::size_t at = 0; at < backends.size();) {
+      const std::size_t comma = std::min(backends.find(',', at), backends.size());
+      options.backends.push_back(backends.substr(at, comma - at) == "lmdb" ? BackendKind::kLmdb : BackendKind::kSqlite);
+      at = comma + 1;
+    }
+    std::vector<UpcastBackendResult> results;
+    if (Status run = RunUpcastScenarios(options, results); !run) {
+      fmt::print(stderr, "cairn_bench: {}\n", run.error().ToString());
+      return 1;
+    }
+    if (flags->json) {
+      PrintUpcastJson(stdout, results, others_cpu.OthersCpus());
+    } else {
+      PrintUpcastTable(stdout, results, others_cpu.OthersCpus());
     }
     return 0;
   }
