@@ -2,6 +2,9 @@
 // newest version, positions, ids and hashes as stored, the store untouched
 // (`cairn verify` passes, a plain read is unchanged), and upcaster files that
 // do not load are usage errors naming FILE:LINE.
+#include <sqlite3.h>
+
+#include <filesystem>
 #include <fstream>
 #include <string>
 #include <vector>
@@ -35,6 +38,29 @@ const std::vector<std::string> kV3Data{
     R"("data":{"total":7,"currency":"USD","buyer":{"id":"c-3"}})",
     R"("data":{"total":8,"currency":"USD","buyer":{"id":"c-4"}})",
 };
+
+// Every row of `sql` in the database at `path`, columns joined by '|'.
+std::vector<std::string> Rows(const std::string& path, const std::string& sql) {
+  sqlite3* db = nullptr;
+  std::vector<std::string> rows;
+  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK) {
+    sqlite3_stmt* stmt = nullptr;
+    if (sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt, nullptr) == SQLITE_OK) {
+      while (sqlite3_step(stmt) == SQLITE_ROW) {
+        std::string row;
+        for (int c = 0; c < sqlite3_column_count(stmt); ++c) {
+          if (c > 0) row += '|';
+          const auto* text = reinterpret_cast<const char*>(sqlite3_column_text(stmt, c));
+          row += text != nullptr ? text : "NULL";
+        }
+        rows.push_back(row);
+      }
+    }
+    sqlite3_finalize(stmt);
+  }
+  sqlite3_close_v2(db);
+  return rows;
+}
 
 }  // namespace
 
@@ -136,6 +162,32 @@ TEST_CASE("an upcaster file that does not load is a usage error with FILE:LINE, 
   CHECK(Contains(failing.err, "position 8 (order.placed.v1): upcaster from order.placed.v1 to order.placed.v2"));
   CHECK(Contains(failing.err, "step 1 (rename amount to total, "));
   CHECK(Contains(failing.err, "the data already has a field total"));
+}
+
+TEST_CASE("projection run with a file's upcasters applies every stored version as the newest", "[cli][upcast]") {
+  TempDir dir;
+  CliStore store(dir);
+  AppendMixed(store);
+  std::filesystem::create_directories(dir.File("projections"));
+  std::filesystem::copy_file(CAIRN_EXAMPLE_UPCASTERS, dir.File("projections/orders.json"));
+  Write(dir.File("projections/buyers.toml"), R"([projection]
+name = "buyers"
+version = 1
+categories = ["order"]
+upcasters = "orders.json"
+
+[schema]
+sql = 'CREATE TABLE buyers (position INTEGER PRIMARY KEY, buyer TEXT, currency TEXT, total INTEGER)'
+
+[on."order.placed.v3"]
+sql = 'INSERT INTO buyers VALUES (:position, :buyer, :currency, :total)'
+params = { buyer = "data.buyer.id", currency = "data.currency", total = "data.total" }
+)");
+  const std::string model = dir.File("model.db");
+  CliRun run = store.Run({"projection", "run", dir.File("projections/buyers.toml"), "--read-model", model});
+  REQUIRE_EXIT(run, 0);
+  CHECK(Rows(model, "SELECT position, buyer, currency, total FROM buyers ORDER BY position") ==
+        std::vector<std::string>{"1|c-1|EUR|5", "2|c-2|EUR|6", "4|c-3|USD|7", "5|c-4|USD|8"});
 }
 
 }  // namespace cairn_test
