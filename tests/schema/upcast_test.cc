@@ -240,6 +240,25 @@ TEST_CASE("a declarative file: the type step renames, JSON pointers, metadata pa
   CHECK(out.view().data.data() == stored.event.data.data());  // not copied
 }
 
+TEST_CASE("declared and C++ upcasters mix in one chain", "[upcast]") {
+  Upcasters upcasters = Parse(kOrders);  // v1 -> v2 -> v3, declared
+  CAIRN_REQUIRE_OK(upcasters.Register("order.placed", 3, [](cairn::UpcastEvent& event) {
+    CHECK(event.data == R"({"total":5,"currency":"EUR","buyer":{"id":"c"}})");
+    event.data.insert(event.data.size() - 1, R"(,"v4":true)");
+    event.metadata = R"({"by":"c++"})";
+    return cairn::Status{};
+  }));
+  CAIRN_REQUIRE_OK(upcasters.Register("order.placed", 4, [](cairn::UpcastEvent& event) {
+    event.data.replace(event.data.find("\"v4\""), 4, "\"four\"");
+    return cairn::Status{};
+  }));
+  CAIRN_REQUIRE_OK(upcasters.Check());
+  const cairn::RecordedEvent upcast = Upcast(upcasters, Stored("order.placed.v1", R"({"amount":5,"customer":"c"})"));
+  CHECK(upcast.type == "order.placed.v5");
+  CHECK(upcast.data == R"({"total":5,"currency":"EUR","buyer":{"id":"c"},"four":true})");
+  CHECK(upcast.metadata == R"({"by":"c++"})");
+}
+
 TEST_CASE("a failing upcaster names the event's position, type, the upcaster and the step", "[upcast]") {
   const Upcasters upcasters = Parse(kOrders);
   UpcastedEvent out;
