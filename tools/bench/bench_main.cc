@@ -78,9 +78,9 @@ constexpr std::string_view kUsage =
                  scan_json, raw_normal, raw_full, rebuild_sql, rebuild_cpp, live_lag
   --upcast       replay of the whole log (--history events stored as order.placed.v1: 1,000,000;
                  100,000 with --quick) as stored and through a two-step declarative upcaster chain
-                 (v1->v2->v3), with and without a JSON parse of each event's data, 3 rounds (1 with
-                 --quick); --backends sqlite, lmdb or sqlite,lmdb (the default: both); against the
-                 target upcast replay >= 0.5 x plain replay
+                 (v1->v2->v3); the consumer only counts events, reads each event's data once, or
+                 parses it as JSON; 3 rounds (1 with --quick); --backends sqlite, lmdb or sqlite,lmdb
+                 (the default: both); against the target upcast replay >= 0.5 x plain replay
 )";
 
 
