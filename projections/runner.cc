@@ -379,7 +379,16 @@ class RunnerImpl final : public ProjectionRunner {
         return Fail(ErrorCode::kInvalidArgument, "projection " + projection.name + ": the handler of " + type + " is empty");
       }
     }
-    if (projection.upcasters) ApplyUpcasters(projection);
+    if (projection.upcasters) {
+      for (const auto& [type, handler] : projection.handlers) {
+        if (std::string newest = projection.upcasters->TargetType(type); newest != type) {
+          return Fail(ErrorCode::kInvalidArgument, "projection " + projection.name + ": the handler of " + type +
+                                                       " would never run: its upcasters turn " + type + " into " +
+                                                       newest + "; handle " + newest + " instead");
+        }
+      }
+      ApplyUpcasters(projection);
+    }
     auto objects = CheckSchema(projection.schema);
     if (!objects) {
       return Fail(ErrorCode::kInvalidArgument, "projection " + projection.name + ": " + objects.error().message());

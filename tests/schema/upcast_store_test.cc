@@ -170,6 +170,14 @@ TEST_CASE("a C++ projection with upcasters sees only the newest type", "[upcast]
   };
   projection.upcasters = Orders();
   auto runner = fx.Runner();
+  cairn::Projection stale = projection;  // a handler of an older version would never run
+  stale.name = "stale";
+  stale.handlers["order.placed.v2"] = stale.handlers["order.placed.v3"];
+  auto refused = runner->Add(std::move(stale));
+  REQUIRE_FALSE(refused.has_value());
+  CHECK(refused.error().message() == "projection stale: the handler of order.placed.v2 would never run: its "
+                                     "upcasters turn order.placed.v2 into order.placed.v3; handle order.placed.v3 "
+                                     "instead");
   CAIRN_REQUIRE_OK(runner->Add(std::move(projection)));
   CAIRN_REQUIRE_OK(runner->RunToHead());
 

@@ -124,6 +124,7 @@ struct Projection {
   // filter.event_types name the newest types and handlers receive upcast
   // events, while checkpoints and parked events keep the stored positions and
   // types. An upcaster's failure counts as the handler's (retry, park/stop).
+  // Add refuses (kInvalidArgument) a handler of a type the upcasters turn into another.
   // Raise `version` when the upcasters change what handlers see. Default: none.
   std::shared_ptr<const Upcasters> upcasters;
 };
