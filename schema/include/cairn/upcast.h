@@ -59,7 +59,8 @@ struct UpcastEvent {
 
 // An upcaster written in C++. An error fails the read of that event; Apply
 // adds the event's position, type and the upcaster to its message. It may be
-// called from several threads at once and must not throw.
+// called from several threads at once. It should not throw: an exception is
+// caught and reported as its error ("threw …"), never passed on.
 using UpcastFunction = std::function<Status(UpcastEvent&)>;
 
 // What Apply produces: the upcast event, a view over buffers it owns. Reused
