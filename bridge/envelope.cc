@@ -144,16 +144,7 @@ std::optional<EnvelopeFormat> EnvelopeFormatOfContentType(std::string_view conte
 }
 
 std::uint32_t SchemaVersionOf(std::string_view event_type) {
-  const std::size_t dot = event_type.rfind('.');
-  if (dot == std::string_view::npos) return 1;
-  const std::string_view suffix = event_type.substr(dot + 1);
-  if (suffix.size() < 2 || suffix.size() > 11 || suffix[0] != 'v') return 1;
-  std::uint64_t version = 0;
-  for (const char c : suffix.substr(1)) {
-    if (c < '0' || c > '9') return 1;
-    version = version * 10 + static_cast<std::uint64_t>(c - '0');
-  }
-  return version > UINT32_MAX ? 1 : static_cast<std::uint32_t>(version);
+  return ParseEventTypeVersion(event_type).version;
 }
 
 Status ValidateSourceService(std::string_view service) {

@@ -41,6 +41,43 @@ using namespace projection_detail;
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
+// Makes `projection` see upcast events while the runner itself deals only in
+// stored ones (filters, checkpoints, parked events): each handler for a type T
+// is registered under every stored type that upcasts to T, wrapped so that it
+// receives the upcast event, and the filter's types widen the same way. An
+// upcaster's failure is that handler's failure: retried, then parked or
+// stopping the projection.
+void ApplyUpcasters(Projection& projection) {
+  const std::shared_ptr<const Upcasters> upcasters = projection.upcasters;
+  std::map<std::string, ProjectionHandler, std::less<>> handlers;
+  for (auto& [type, handler] : projection.handlers) {
+    auto shared = std::make_shared<const ProjectionHandler>(std::move(handler));
+    for (std::string& source : upcasters->SourceTypes(type)) {
+      if (source == type && upcasters->TargetType(type) == type) {
+        handlers.insert_or_assign(std::move(source), *shared);  // read as stored: nothing to upcast
+        continue;
+      }
+      handlers.insert_or_assign(std::move(source), [upcasters, shared](ReadModelWriter& writer, const EventView& event) {
+        thread_local UpcastedEvent upcast;  // a handler call never nests in another on its thread
+        auto changed = upcasters->Apply(event, upcast);
+        if (!changed) return Status(Fail(changed.error()));
+        return (*shared)(writer, *changed ? upcast.view() : event);
+      });
+    }
+  }
+  projection.handlers = std::move(handlers);
+  if (!projection.filter.event_types.empty()) {
+    std::vector<std::string> types;
+    for (const std::string& type : projection.filter.event_types) {
+      for (std::string& source : upcasters->SourceTypes(type)) {
+        if (std::find(types.begin(), types.end(), source) == types.end()) types.push_back(std::move(source));
+      }
+    }
+    // Types that upcast to something else keep matching, as stored: no handler takes them.
+    if (!types.empty()) projection.filter.event_types = std::move(types);
+  }
+}
+
 // How long a live projection waits for events before it refreshes its status
 // (head, lag) and records a checkpoint that only filtered-out events advanced.
 constexpr milliseconds kIdlePoll{250};
@@ -354,6 +391,16 @@ class RunnerImpl final : public ProjectionRunner {
       if (!handler) {
         return Fail(ErrorCode::kInvalidArgument, "projection " + projection.name + ": the handler of " + type + " is empty");
       }
+    }
+    if (projection.upcasters) {
+      for (const auto& [type, handler] : projection.handlers) {
+        if (std::string newest = projection.upcasters->TargetType(type); newest != type) {
+          return Fail(ErrorCode::kInvalidArgument, "projection " + projection.name + ": the handler of " + type +
+                                                       " would never run: its upcasters turn " + type + " into " +
+                                                       newest + "; handle " + newest + " instead");
+        }
+      }
+      ApplyUpcasters(projection);
     }
     auto objects = CheckSchema(projection.schema);
     if (!objects) {

@@ -614,10 +614,19 @@ class Loader : detail::TomlFileChecks {
         if (auto range = ExpectRange(value, path, 0, 3'600'000); !range) return range;
         projection_.retry.max_backoff = std::chrono::milliseconds(value.integer);
         max_backoff = &value;
+      } else if (key == "upcasters") {
+        if (auto kind = ExpectKind(value, TomlValue::Kind::kString, path); !kind) return kind;
+        // Relative to the projection file, so that the two travel together.
+        std::filesystem::path file = value.string;
+        if (file.is_relative()) file = std::filesystem::path(file_).parent_path() / file;
+        auto loaded = LoadUpcasterFile(file.string());
+        if (!loaded) return At(value.line, path + ": " + loaded.error().message());
+        projection_.upcasters = std::make_shared<const Upcasters>(std::move(*loaded));
+        upcasters_file_ = file.string();
       } else {
         return At(value.line, "unknown key " + path +
                                   " (expected name, version, categories, on_failure, max_attempts, "
-                                  "initial_backoff_ms, max_backoff_ms)");
+                                  "initial_backoff_ms, max_backoff_ms, upcasters)");
       }
     }
     if (!has_name) return At(table.line, "[projection] has no name");
@@ -646,6 +655,13 @@ class Loader : detail::TomlFileChecks {
     spec.statements_path = Join(spec.path, "sql");
     if (auto valid = ValidateEventType(type); !valid) return At(value.line, spec.path + ": " + valid.error().message());
     if (auto kind = ExpectKind(value, TomlValue::Kind::kTable, spec.path); !kind) return kind;
+    if (projection_.upcasters) {
+      // Handlers see upcast events: a handler for an older version would never run.
+      if (std::string newest = projection_.upcasters->TargetType(type); newest != type) {
+        return At(value.line, "[" + spec.path + "]: " + upcasters_file_ + " upcasts " + type + " to " + newest +
+                                  ", so this handler would never run; handle " + newest + " instead");
+      }
+    }
     bool has_sql = false;
     for (const auto& [key, entry] : value.table->entries) {
       if (key == "sql") {
@@ -869,6 +885,7 @@ class Loader : detail::TomlFileChecks {
   }
 
   Projection projection_;
+  std::string upcasters_file_;  // as resolved, for messages
   const TomlValue* schema_ = nullptr;
   std::vector<HandlerSpec> handlers_;
 };

@@ -171,7 +171,7 @@ class RepositoryCore::Writer {
 };
 
 RepositoryCore::RepositoryCore(EventStore& store, SnapshotPolicy policy, RepositoryOptions options)
-    : store_(store), policy_(policy), counters_(std::make_unique<Counters>()) {
+    : store_(store), upcasters_(options.upcasters), policy_(policy), counters_(std::make_unique<Counters>()) {
   writer_ = std::make_unique<Writer>(store, policy.keep, std::move(options), *counters_);
 }
 
@@ -189,6 +189,17 @@ bool SafeDecode(const AggregateHooks& hooks, std::string_view bytes) {
 }
 
 }  // namespace
+
+Status RepositoryCore::Fold(const EventView& event, const AggregateHooks& hooks, UpcastedEvent& scratch) const {
+  if (!upcasters_) {
+    hooks.apply(event);
+    return {};
+  }
+  auto changed = upcasters_->Apply(event, scratch);
+  if (!changed) return Fail(changed.error());
+  hooks.apply(*changed ? scratch.view() : event);
+  return {};
+}
 
 Result<LoadOutcome> RepositoryCore::Load(std::string_view stream, const AggregateHooks& hooks) {
   counters_->loads.fetch_add(1, std::memory_order_relaxed);
@@ -244,17 +255,22 @@ Result<LoadOutcome> RepositoryCore::Load(std::string_view stream, const Aggregat
     }
 
     bool hash_matches = !candidate;
+    UpcastedEvent upcast;
+    Status folded;
     auto read = store_.ReadStream(stream, {.from_revision = from}, [&](const EventView& event) {
       if (candidate && event.revision == candidate->revision) {
         hash_matches = event.hash == candidate->event_hash;
         return hash_matches;
       }
-      hooks.apply(event);
+      folded = Fold(event, hooks, upcast);
+      if (!folded) return false;
       outcome.revision = event.revision;
       ++outcome.events_folded;
       return true;
     });
     if (!read) return Fail(read.error());
+    if (!folded) return Fail(ErrorCode::kInvalidArgument, "cannot load stream \"" + std::string(stream) + "\": " +
+                                                              folded.error().message());
     if (!hash_matches) {
       count(counters_->ignored_event_hash);
       below = candidate->revision;
@@ -280,13 +296,21 @@ Result<AppendResult> RepositoryCore::Save(std::string_view stream, LoadOutcome& 
   // Fold what the log now holds, not the EventData given: a later load will see
   // exactly these views (ids, times and hashes assigned by the store).
   std::uint64_t next = before ? *before + 1 : 0;
+  UpcastedEvent upcast;
+  Status folded;
   auto read = store_.ReadStream(stream, {.from_revision = next, .max_count = appended->last_revision - next + 1},
                                 [&](const EventView& event) {
-                                  hooks.apply(event);
+                                  folded = Fold(event, hooks, upcast);
+                                  if (!folded) return false;
                                   loaded.revision = event.revision;
                                   return true;
                                 });
   if (!read) return Fail(read.error());
+  if (!folded) {
+    return Fail(ErrorCode::kInvalidArgument, "stream \"" + std::string(stream) +
+                                                 "\": the events were appended but cannot be folded: " +
+                                                 folded.error().message());
+  }
   if (loaded.revision != appended->last_revision) {
     return Fail(ErrorCode::kCorruption, "stream \"" + std::string(stream) + "\": revision " +
                                             std::to_string(appended->last_revision) +

@@ -165,6 +165,25 @@ EventView RecordedEvent::view() const {
 
 std::string_view CategoryOf(std::string_view stream) { return stream.substr(0, stream.find('-')); }
 
+EventTypeVersion ParseEventTypeVersion(std::string_view type) {
+  const EventTypeVersion unversioned{.base = type, .version = 1, .explicit_suffix = false};
+  const std::size_t dot = type.rfind('.');
+  if (dot == std::string_view::npos || dot == 0) return unversioned;
+  const std::string_view suffix = type.substr(dot + 1);
+  if (suffix.size() < 2 || suffix.size() > 11 || suffix[0] != 'v') return unversioned;
+  std::uint64_t version = 0;
+  for (const char c : suffix.substr(1)) {
+    if (c < '0' || c > '9') return unversioned;
+    version = version * 10 + static_cast<std::uint64_t>(c - '0');
+  }
+  if (version > UINT32_MAX) return unversioned;
+  return {.base = type.substr(0, dot), .version = static_cast<std::uint32_t>(version), .explicit_suffix = true};
+}
+
+std::string VersionedEventType(std::string_view base, std::uint32_t version) {
+  return std::string(base) + ".v" + std::to_string(version);
+}
+
 namespace {
 
 // Names (streams, event types): 1-255 bytes of UTF-8 without control characters.

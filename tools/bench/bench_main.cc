@@ -13,6 +13,8 @@
 //                               librdkafka's own, and its commit-to-consumer latency (bridge_scenarios.h)
 //   cairn_bench --projections   read-model rebuilds (SQL and C++ projections, raw SQLite) and the
 //                               live lag of a projection, on both backends (projection_scenarios.h)
+//   cairn_bench --upcast        replay of the log as stored and through a two-step upcaster chain,
+//                               on both backends (upcast_scenarios.h)
 //
 // Progress goes to stderr. Both subjects run in the same process, one after the
 // other for each scenario, on files in the same directory, so they share the
@@ -46,13 +48,14 @@
 #include "report.h"
 #include "snapshot_scenarios.h"
 #include "subject.h"
+#include "upcast_scenarios.h"
 
 namespace cairn::bench {
 namespace {
 
 constexpr std::string_view kUsage =
     R"(usage: cairn_bench [--quick] [--json] [--dir PATH] [--seconds S] [--filter TEXT] [--keep]
-                   [--backends sqlite|lmdb] [--history N] [--snapshots] [--projections]
+                   [--backends sqlite|lmdb] [--history N] [--snapshots] [--projections] [--upcast]
                    [--bridge --kafka HOST:PORT]
   --quick        short smoke run (0.1 s warm-up, 0.5 s window, smaller read log)
   --json         print results as JSON instead of a table
@@ -85,6 +88,11 @@ constexpr std::string_view kUsage =
                  and counted back; then commit-to-consumer latency while one thread appends 10,000
                  events/s (--seconds S: 10 s, 3 s with --quick)
   --kafka H:P    the broker's bootstrap address, for --bridge
+  --upcast       replay of the whole log (--history events stored as order.placed.v1: 1,000,000;
+                 100,000 with --quick) as stored and through a two-step declarative upcaster chain
+                 (v1->v2->v3); the consumer only counts events, reads each event's data once, or
+                 parses it as JSON; 3 rounds (1 with --quick); --backends sqlite, lmdb or sqlite,lmdb
+                 (the default: both); against the target upcast replay >= 0.5 x plain replay
 )";
 
 
@@ -104,6 +112,7 @@ struct Flags {
   bool projections = false;
   bool bridge = false;
   std::string kafka;
+  bool upcast = false;
 };
 
 // Returns nullopt (after printing why) when the command line is not usable.
@@ -132,6 +141,8 @@ std::optional<Flags> ParseFlags(int argc, char** argv) {
       std::optional<std::string> v = value();
       if (!v) return std::nullopt;
       flags.kafka = *v;
+    } else if (arg == "--upcast") {
+      flags.upcast = true;
     } else if (arg == "--backends" || arg == "--history") {
       std::optional<std::string> v = value();
       if (!v) return std::nullopt;
@@ -178,12 +189,12 @@ std::optional<Flags> ParseFlags(int argc, char** argv) {
     fmt::print(stderr, "cairn_bench: --bridge needs --kafka HOST:PORT (tools/kafka/kafka.sh start DIR starts a broker)\n");
     return std::nullopt;
   }
-  if (flags.snapshots && flags.projections) {
-    fmt::print(stderr, "cairn_bench: --snapshots and --projections are separate runs\n");
+  if (int{flags.snapshots} + int{flags.projections} + int{flags.upcast} + int{flags.bridge} > 1) {
+    fmt::print(stderr, "cairn_bench: --snapshots, --projections, --upcast and --bridge are separate runs\n");
     return std::nullopt;
   }
-  if (!flags.projections && flags.backends.find(',') != std::string::npos) {
-    fmt::print(stderr, "cairn_bench: --backends {} only goes with --projections\n", flags.backends);
+  if (!flags.projections && !flags.upcast && flags.backends.find(',') != std::string::npos) {
+    fmt::print(stderr, "cairn_bench: --backends {} only goes with --projections or --upcast\n", flags.backends);
     return std::nullopt;
   }
   return flags;
@@ -648,6 +659,31 @@ int Main(int argc, char** argv) {
       PrintBridgeJson(stdout, info, options, result);
     } else {
       PrintBridgeTable(stdout, info, options, result);
+    }
+    return 0;
+  }
+
+  if (flags->upcast) {
+    UpcastRunOptions options{.dir = dir->path(),
+                             .backends = {},
+                             .events = flags->history.value_or(flags->quick ? 100'000 : 1'000'000),
+                             .rounds = flags->quick ? 1 : 3,
+                             .progress = [](std::string_view line) { fmt::print(stderr, "{}\n", line); }};
+    const std::string backends = flags->backends_given ? flags->backends : "sqlite,lmdb";
+    for (std::size_t at = 0; at < backends.size();) {
+      const std::size_t comma = std::min(backends.find(',', at), backends.size());
+      options.backends.push_back(backends.substr(at, comma - at) == "lmdb" ? BackendKind::kLmdb : BackendKind::kSqlite);
+      at = comma + 1;
+    }
+    std::vector<UpcastBackendResult> results;
+    if (Status run = RunUpcastScenarios(options, results); !run) {
+      fmt::print(stderr, "cairn_bench: {}\n", run.error().ToString());
+      return 1;
+    }
+    if (flags->json) {
+      PrintUpcastJson(stdout, results, others_cpu.OthersCpus());
+    } else {
+      PrintUpcastTable(stdout, results, others_cpu.OthersCpus());
     }
     return 0;
   }

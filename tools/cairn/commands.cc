@@ -12,6 +12,8 @@
 
 #include <fmt/format.h>
 
+#include "cairn/upcast.h"
+
 namespace cairn::cli {
 namespace {
 
@@ -22,6 +24,72 @@ CliResult<ExpectedRevision> ParseExpect(const std::string& text) {
   auto expected = ExpectedRevision::Parse(text);
   if (!expected) return UsageError("--expect: " + expected.error().message());
   return *expected;
+}
+
+// --upcast FILE: the upcasters, or none without the option. A file that does
+// not parse is a usage error (exit 2) naming FILE:LINE, as projection files are.
+CliResult<std::optional<Upcasters>> LoadUpcast(const std::optional<std::string>& file) {
+  if (!file) return std::optional<Upcasters>();
+  auto loaded = LoadUpcasterFile(*file);
+  if (!loaded) {
+    const Error& error = loaded.error();
+    if (error.code() == ErrorCode::kInvalidArgument) return UsageError("--upcast: " + error.message());
+    return Fail(Failure{kExitError, "--upcast: " + error.message(), ErrorCodeName(error.code())});
+  }
+  return std::optional<Upcasters>(std::move(*loaded));
+}
+
+// The stored types to ask the store for, so that `types` (the newest types)
+// match after upcasting; `types` itself when a type has no stored source.
+std::vector<std::string> StoredTypes(const std::optional<Upcasters>& upcasters, const std::vector<std::string>& types) {
+  if (!upcasters || types.empty()) return types;
+  std::vector<std::string> stored;
+  for (const std::string& type : types) {
+    std::vector<std::string> sources = upcasters->SourceTypes(type);
+    if (sources.empty()) sources.push_back(type);  // an older version: kept, then never matches
+    for (std::string& source : sources) {
+      if (std::find(stored.begin(), stored.end(), source) == stored.end()) stored.push_back(std::move(source));
+    }
+  }
+  return stored;
+}
+
+// Upcasts each event before it is printed and filters on the upcast type.
+// Position, id and hash stay the stored event's; a failing upcaster ends the
+// command with its message (which names the position, type and step).
+class UpcastingPrinter {
+ public:
+  UpcastingPrinter(EventPrinter& printer, const std::optional<Upcasters>& upcasters,
+                   const std::vector<std::string>& types)
+      : printer_(printer), upcasters_(upcasters), types_(types) {}
+
+  // False when the event could not be upcast (see failure()).
+  bool Print(const EventView& stored) {
+    const EventView* event = &stored;
+    if (upcasters_) {
+      auto changed = upcasters_->Apply(stored, upcast_);
+      if (!changed) {
+        failure_ = changed.error();
+        return false;
+      }
+      if (*changed) event = &upcast_.view();
+      if (!types_.empty() && std::find(types_.begin(), types_.end(), event->type) == types_.end()) return true;
+    }
+    printer_.Print(*event);
+    return true;
+  }
+  const std::optional<Error>& failure() const { return failure_; }
+
+ private:
+  EventPrinter& printer_;
+  const std::optional<Upcasters>& upcasters_;
+  const std::vector<std::string>& types_;
+  UpcastedEvent upcast_;
+  std::optional<Error> failure_;
+};
+
+Failure UpcastFailure(const Error& error) {
+  return Failure{kExitError, "cannot upcast: " + error.message(), ErrorCodeName(error.code())};
 }
 
 }  // namespace
@@ -81,20 +149,24 @@ CliStatus RunDelete(const GlobalOptions& global, const DeleteCommand& command) {
 }
 
 CliStatus RunRead(const GlobalOptions& global, const ReadCommand& command) {
+  auto upcasters = LoadUpcast(command.upcast);
+  if (!upcasters) return Fail(upcasters.error());
   auto store = OpenExistingStore(global, /*read_only=*/true);
   if (!store) return Fail(store.error());
   ReadStreamOptions options;
   options.direction = command.backwards ? Direction::kBackward : Direction::kForward;
   options.from_revision = command.from_revision;
   if (command.limit) options.max_count = *command.limit;
-  options.types = command.types;
+  options.types = StoredTypes(*upcasters, command.types);
   EventPrinter printer(global.format);
+  UpcastingPrinter upcasting(printer, *upcasters, command.types);
   auto read = (*store)->ReadStream(command.stream, options, [&](const EventView& event) {
-    printer.Print(event);
+    if (!upcasting.Print(event)) return false;
     return !std::ferror(stdout);  // stop early when stdout is gone; main() reports it
   });
   if (!read) return Fail(StoreFailure(read.error(), fmt::format("cannot read {}", command.stream)));
   printer.Finish();
+  if (upcasting.failure()) return Fail(UpcastFailure(*upcasting.failure()));
   return {};
 }
 
@@ -105,6 +177,8 @@ CliStatus RunReplay(const GlobalOptions& global, const ReplayCommand& command) {
   if (command.stream) {
     if (auto ok = ValidateStreamName(*command.stream); !ok) return Fail(StoreFailure(ok.error(), "--stream"));
   }
+  auto upcasters = LoadUpcast(command.upcast);
+  if (!upcasters) return Fail(upcasters.error());
   auto store = OpenExistingStore(global, /*read_only=*/true);
   if (!store) return Fail(store.error());
 
@@ -112,15 +186,16 @@ CliStatus RunReplay(const GlobalOptions& global, const ReplayCommand& command) {
   // narrowed down here by name.
   LogFilter filter;
   filter.category = command.stream ? std::string(CategoryOf(*command.stream)) : command.category.value_or("");
-  filter.types = command.types;
+  filter.types = StoredTypes(*upcasters, command.types);
   EventPrinter printer(global.format);
+  UpcastingPrinter upcasting(printer, *upcasters, command.types);
   bool past_end = false;
   auto visit = [&](const EventView& event) {
     if (event.position > to) {
       past_end = true;
       return false;
     }
-    if (!command.stream || event.stream == *command.stream) printer.Print(event);
+    if ((!command.stream || event.stream == *command.stream) && !upcasting.Print(event)) return false;
     return !std::ferror(stdout);  // stop early when stdout is gone; main() reports it
   };
 
@@ -132,6 +207,7 @@ CliStatus RunReplay(const GlobalOptions& global, const ReplayCommand& command) {
     auto read = (*store)->ReadLog(options, visit);
     if (!read) return Fail(StoreFailure(read.error(), "cannot replay the log"));
     printer.Finish();
+    if (upcasting.failure()) return Fail(UpcastFailure(*upcasting.failure()));
     return {};
   }
 
@@ -148,6 +224,10 @@ CliStatus RunReplay(const GlobalOptions& global, const ReplayCommand& command) {
       if (polled.error().code() == ErrorCode::kCancelled) break;
       printer.Finish();
       return Fail(StoreFailure(polled.error(), "cannot follow the log"));
+    }
+    if (upcasting.failure()) {
+      printer.Finish();
+      return Fail(UpcastFailure(*upcasting.failure()));
     }
     if (*polled > 0) printer.Flush();
     if (std::ferror(stdout)) break;  // nobody is reading any more; main() reports it

@@ -39,6 +39,7 @@ struct ReadCommand {
   bool backwards = false;
   std::optional<std::uint64_t> limit;
   std::vector<std::string> types;
+  std::optional<std::string> upcast;  // a declarative upcaster file (docs/schemas.md)
 };
 
 struct ReplayCommand {
@@ -48,6 +49,7 @@ struct ReplayCommand {
   std::optional<std::uint64_t> to_position;
   std::vector<std::string> types;
   bool follow = false;
+  std::optional<std::string> upcast;  // a declarative upcaster file (docs/schemas.md)
 };
 
 struct VerifyCommand {};

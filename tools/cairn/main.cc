@@ -168,10 +168,16 @@ int Main(int argc, char** argv) {
                   "First revision to read (default: the first, or the last with --backwards)");
   read->add_flag("--backwards", read_command.backwards, "Newest first");
   AddOptionalUint(read, "--limit", read_command.limit, "Read at most N events");
-  AddTypes(read, read_command.types, "Only events of this type (repeatable)");
-  read->footer(Footer("", "  cairn read order-42\n"
+  AddTypes(read, read_command.types, "Only events of this type (repeatable; with --upcast, the type after upcasting)");
+  AddOptionalString(read, "--upcast", read_command.upcast,
+                    "Upcast events with this declarative upcaster file (JSON, docs/schemas.md) before printing")
+      ->type_name("FILE");
+  read->footer(Footer("With --upcast, events are shown as their newest version (type, data, metadata); position,\n"
+                      "id and hash stay those of the stored event, which is never changed.",
+                      "  cairn read order-42\n"
                       "  cairn read order-42 --backwards --limit 1\n"
-                      "  cairn read order-42 --type order.paid.v1 --format table\n"));
+                      "  cairn read order-42 --type order.paid.v1 --format table\n"
+                      "  cairn read order-42 --upcast upcasters/orders.json\n"));
 
   // replay
   ReplayCommand replay_command;
@@ -187,15 +193,20 @@ int Main(int argc, char** argv) {
       ->check(kDecimal)
       ->type_name("N");
   AddOptionalUint(replay, "--to", replay_command.to_position, "Last global position (inclusive)");
-  AddTypes(replay, replay_command.types, "Only events of this type (repeatable)");
+  AddTypes(replay, replay_command.types, "Only events of this type (repeatable; with --upcast, the type after upcasting)");
+  AddOptionalString(replay, "--upcast", replay_command.upcast,
+                    "Upcast events with this declarative upcaster file (JSON, docs/schemas.md) before printing")
+      ->type_name("FILE");
   replay->add_flag("--follow", replay_command.follow,
                    "Keep printing new events as they are committed, until SIGINT/SIGTERM (exit 0)");
   replay->footer(Footer("Positions are places in the global log (1, 2, 3, ... without gaps). Unlike `read`, replay\n"
                  "walks the log: a deleted stream's events and its $stream.deleted tombstone are shown, and a\n"
-                 "stream that does not exist simply has none.",
+                 "stream that does not exist simply has none. With --upcast, events are shown as their newest\n"
+                 "version; position, id and hash stay those of the stored event.",
                  "  cairn replay\n"
                         "  cairn replay --category order --from 1000 --to 2000\n"
-                        "  cairn replay --type order.paid.v1 --follow | my-consumer\n"));
+                        "  cairn replay --type order.paid.v1 --follow | my-consumer\n"
+                        "  cairn replay --category order --upcast upcasters/orders.json\n"));
 
   // verify
   VerifyCommand verify_command;

@@ -104,6 +104,7 @@ struct Envelope {
 // N of a ".vN" suffix ("order.placed.v2" -> 2: the last dot-separated part is
 // "v" and decimal digits whose value fits 32 bits); 1 when the type has no
 // such suffix ("order.placed" -> 1), as an unversioned type is its first version.
+// ParseEventTypeVersion(event_type).version (cairn/event.h): one parser.
 std::uint32_t SchemaVersionOf(std::string_view event_type);
 
 // Checks a source_service: 1-255 bytes of UTF-8 without control characters,

@@ -45,6 +45,7 @@
 #include "cairn/event.h"
 #include "cairn/status.h"
 #include "cairn/store.h"
+#include "cairn/upcast.h"
 
 struct sqlite3;
 struct sqlite3_stmt;
@@ -120,6 +121,13 @@ struct Projection {
   std::map<std::string, ProjectionHandler, std::less<>> handlers;
   RetryPolicy retry;
   OnHandlerFailure on_failure = OnHandlerFailure::kPark;
+  // Upcasters applied before the handlers (cairn/upcast.h): handlers and
+  // filter.event_types name the newest types and handlers receive upcast
+  // events, while checkpoints and parked events keep the stored positions and
+  // types. An upcaster's failure counts as the handler's (retry, park/stop).
+  // Add refuses (kInvalidArgument) a handler of a type the upcasters turn into another.
+  // Raise `version` when the upcasters change what handlers see. Default: none.
+  std::shared_ptr<const Upcasters> upcasters;
 };
 
 // What the runner tells a source about the subscription of one projection's

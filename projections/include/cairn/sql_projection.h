@@ -12,6 +12,8 @@
 //   [projection]
 //   name = "customer_totals"
 //   version = 1
+//   upcasters = "orders.json"   # optional: cairn/upcast.h's declarative file,
+//                               # relative to this file; handlers name the newest types
 //
 //   [schema]
 //   sql = 'CREATE TABLE customer_totals (customer TEXT PRIMARY KEY, total INTEGER NOT NULL)'

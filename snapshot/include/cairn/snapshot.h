@@ -45,6 +45,7 @@
 #include "cairn/event.h"
 #include "cairn/status.h"
 #include "cairn/store.h"
+#include "cairn/upcast.h"
 
 namespace cairn {
 
@@ -127,6 +128,13 @@ struct RepositoryOptions {
   std::size_t max_queued_snapshots = 1024;
   // Receives a line for each failed snapshot write. Default: stderr.
   std::function<void(std::string_view)> log;
+  // Applied to every event before the aggregate's Apply, on loads and saves
+  // (cairn/upcast.h), so that Apply sees only the newest version of each type.
+  // Stored events are not changed. An upcaster's failure fails the load (or
+  // the save's fold, after the append). Snapshots hold state folded from
+  // upcast events: raise kSchemaVersion when new upcasters change that state.
+  // Default: none.
+  std::shared_ptr<const Upcasters> upcasters;
 };
 
 // An aggregate as loaded: its state and the revision it reflects.
@@ -184,8 +192,11 @@ class RepositoryCore {
  private:
   class Writer;
   void Enqueue(std::string_view stream, std::uint64_t revision, const AggregateHooks& hooks);
+  // Folds `event` into the state, upcast first when there are upcasters.
+  Status Fold(const EventView& event, const AggregateHooks& hooks, UpcastedEvent& scratch) const;
 
   EventStore& store_;
+  const std::shared_ptr<const Upcasters> upcasters_;
   const SnapshotPolicy policy_;
   struct Counters;
   std::unique_ptr<Counters> counters_;  // before writer_: the writer counts while it drains

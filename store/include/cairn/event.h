@@ -107,6 +107,24 @@ struct RecordedEvent {
 // whole name when it has no '-'. As in Message DB and KurrentDB.
 std::string_view CategoryOf(std::string_view stream);
 
+// An event type's version, from its ".vN" suffix: "order.placed.v2" is
+// {base "order.placed", version 2, explicit_suffix true}. A suffix is the last
+// dot-separated part, after a non-empty base, made of "v" and 1 to 10 decimal
+// digits whose value fits 32 bits ("v0" is version 0; "V2", "v2a", "v" and
+// "v4294967296" are not suffixes). A type without one is its own base at
+// version 1: "order.placed" -> {"order.placed", 1, false}. `base` points into
+// the argument. The one parser of versions: envelopes (SchemaVersionOf) and
+// upcasters (cairn/upcast.h) use it.
+struct EventTypeVersion {
+  std::string_view base;
+  std::uint32_t version = 1;
+  bool explicit_suffix = false;
+};
+EventTypeVersion ParseEventTypeVersion(std::string_view type);
+
+// "order.placed" and 3 -> "order.placed.v3".
+std::string VersionedEventType(std::string_view base, std::uint32_t version);
+
 // "2026-11-23T13:45:01.123456Z": ISO-8601 UTC with microseconds, how cairn
 // writes recorded_at everywhere (CLI, export, envelopes, SQL projections).
 std::string FormatTimestamp(std::int64_t unix_us);

@@ -4,6 +4,7 @@
 // "counter <value> at <revision> from snapshot <revision>".
 #include <cairn/snapshot.h>
 #include <cairn/store.h>
+#include <cairn/upcast.h>
 
 #include <iostream>
 #include <optional>
@@ -44,6 +45,23 @@ int main(int argc, char** argv) {
   });
   if (!read || *read != 1) {
     std::cerr << (read ? "expected one event" : read.error().ToString()) << "\n";
+    return 1;
+  }
+  // The schema module: the event read back as version 2 through a declared upcaster.
+  auto upcasters = cairn::ParseUpcasters(
+      R"({"upcasters": [{"type": "order.placed", "from": 1, "steps": [{"rename": {"from": "total", "to": "sum"}}]}]})",
+      "consumer.json");
+  std::string upcast;
+  if (upcasters) {
+    cairn::UpcastedEvent out;
+    (void)(*store)->ReadStream("order-42", {}, [&](const cairn::EventView& event) {
+      auto changed = upcasters->Apply(event, out);
+      if (changed && *changed) upcast = std::string(out.view().type) + " " + std::string(out.view().data);
+      return true;
+    });
+  }
+  if (upcast != R"(order.placed.v2 {"sum":42})") {
+    std::cerr << "upcasting failed: " << (upcasters ? upcast : upcasters.error().ToString()) << "\n";
     return 1;
   }
 
