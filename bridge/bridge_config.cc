@@ -10,6 +10,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "cairn/upcast.h"
 #include "projection_file.h"
 
 namespace cairn {
@@ -224,6 +225,20 @@ class Loader : detail::TomlFileChecks {
         if (auto kind = ExpectKind(value, TomlValue::Kind::kString, path); !kind) return kind;
         config_.dlq_topic = value.string;
         dlq_topic_ = &value;
+      } else if (key == "publish") {
+        auto choice = ExpectChoice(value, path, {"stored", "newest"});
+        if (!choice) return Fail(choice.error());
+        config_.publish = *choice == 0 ? PublishVersion::kStored : PublishVersion::kNewest;
+        publish_ = &value;
+      } else if (key == "upcasters") {
+        if (auto kind = ExpectKind(value, TomlValue::Kind::kString, path); !kind) return kind;
+        // Relative to the bridge file, so that the two travel together.
+        std::filesystem::path file = value.string;
+        if (file.is_relative()) file = std::filesystem::path(file_).parent_path() / file;
+        auto loaded = LoadUpcasterFile(file.string());
+        if (!loaded) return At(value.line, path + ": " + loaded.error().message());
+        config_.upcasters = std::make_shared<const Upcasters>(std::move(*loaded));
+        upcasters_ = &value;
       } else if (key == "checkpoint_topic") {
         if (auto kind = ExpectKind(value, TomlValue::Kind::kString, path); !kind) return kind;
         const std::string& topic = value.string;
@@ -247,11 +262,19 @@ class Loader : detail::TomlFileChecks {
       } else {
         return At(value.line, "unknown key " + path +
                                   " (expected name, source_service, format, mode, on_unroutable, default_topic, "
-                                  "on_poison, dlq_topic, checkpoint_topic, topic_convention)");
+                                  "on_poison, dlq_topic, checkpoint_topic, topic_convention, publish, upcasters)");
       }
     }
     if (!has_name) return At(table.line, "[bridge] has no name");
     if (!has_source) return At(table.line, "[bridge] has no source_service (the envelopes' source_service)");
+    if (config_.publish == PublishVersion::kNewest && upcasters_ == nullptr) {
+      return At(publish_->line, "bridge.publish = \"newest\" needs bridge.upcasters (the file that says what the newest "
+                                "version of each type is)");
+    }
+    if (upcasters_ != nullptr && config_.publish != PublishVersion::kNewest) {
+      return At(upcasters_->line, "bridge.upcasters is used only with publish = \"newest\" (events are published as "
+                                  "stored otherwise)");
+    }
     if (checkpoint_topic_ != nullptr && config_.mode != DeliveryMode::kExactlyOnce) {
       return At(checkpoint_topic_->line,
                 "bridge.checkpoint_topic is used only with mode = \"exactly-once\" (an idempotent relay keeps "
@@ -466,6 +489,8 @@ class Loader : detail::TomlFileChecks {
   const TomlValue* on_poison_ = nullptr;
   const TomlValue* dlq_topic_ = nullptr;
   const TomlValue* checkpoint_topic_ = nullptr;
+  const TomlValue* publish_ = nullptr;
+  const TomlValue* upcasters_ = nullptr;
   std::vector<std::pair<std::string, int>> topic_lines_;  // every topic and its line
   std::vector<int> kafka_lines_;                          // parallel to config_.kafka
 };

@@ -26,6 +26,7 @@
 #include <rapidjson/writer.h>
 
 #include "cairn/envelope.h"
+#include "cairn/upcast.h"
 #include "kafka_client.h"
 #include "text_codec.h"
 
@@ -145,6 +146,7 @@ struct InFlight {
   std::string error;        // why it failed (kFailed), or why it was dead-lettered
   bool dead_letter = false;  // the message in flight is the event's dead-letter message
   bool reference = false;    // … carrying only a reference to the event (it was too large)
+  bool upcast_failed = false;  // … because an upcaster failed on it (publish = "newest")
 };
 
 class RelayImpl final : public Relay {
@@ -311,8 +313,20 @@ class RelayImpl final : public Relay {
   // Routes, envelopes and produces one event (as its dead-letter message when
   // it is poison), tracking it in flight. An error ends the run; kCancelled
   // means a stop came while librdkafka's queue was full (nothing was tracked).
-  std::optional<Error> Send(const EventView& event) {
-    InFlight entry{.position = event.position, .recorded_at_us = event.recorded_at_us};
+  std::optional<Error> Send(const EventView& stored) {
+    InFlight entry{.position = stored.position, .recorded_at_us = stored.recorded_at_us};
+    // publish = "newest": routed, enveloped and published as its upcasters make it.
+    std::optional<std::string> upcast_failure;
+    const EventView* published = &stored;
+    if (config_.upcasters) {
+      auto changed = config_.upcasters->Apply(stored, upcast_);
+      if (!changed) {
+        upcast_failure = changed.error().message();
+      } else if (*changed) {
+        published = &upcast_.view();
+      }
+    }
+    const EventView& event = *published;
     const std::string* topic = config_.FindTopic(event);
     if (topic == nullptr) {
       return Error(ErrorCode::kInvalidArgument,
@@ -326,7 +340,11 @@ class RelayImpl final : public Relay {
       return std::nullopt;
     }
     std::optional<Error> failed;
-    if (auto known = poison_.find(event.position); known != poison_.end()) {
+    if (upcast_failure) {
+      // Dead-lettered as stored: no newer version of it could be made.
+      entry.upcast_failed = true;
+      failed = PoisonOrDeadLetter(stored, entry, RD_KAFKA_RESP_ERR_NO_ERROR, *upcast_failure);
+    } else if (auto known = poison_.find(event.position); known != poison_.end()) {
       // Kafka refused it in an aborted transaction: this time it goes to the dead-letter topic.
       failed = PoisonOrDeadLetter(event, entry, known->second.first, known->second.second);
     } else if (auto made = FillEnvelope(event, config_.source_service, envelope_); !made) {
@@ -412,7 +430,9 @@ class RelayImpl final : public Relay {
     const auto attempts = ++attempts_[event.position];
     headers.emplace_back("cairn-dlq-error", entry.error);
     headers.emplace_back("cairn-dlq-error-code",
-                         entry.err == RD_KAFKA_RESP_ERR_NO_ERROR ? "ENVELOPE" : rd_kafka_err2name(entry.err));
+                         entry.err != RD_KAFKA_RESP_ERR_NO_ERROR ? rd_kafka_err2name(entry.err)
+                         : entry.upcast_failed                   ? "UPCAST"
+                                                                 : "ENVELOPE");
     headers.emplace_back("cairn-dlq-attempts", std::to_string(attempts));
     headers.emplace_back("cairn-dlq-failed-at", FormatTimestamp(NowUs()));
     headers.emplace_back("cairn-dlq-bridge", config_.name);
@@ -522,8 +542,15 @@ class RelayImpl final : public Relay {
       }
       auto event = ReadEvent(entry.position);
       if (!event) return Fail(event.error());
+      // As it was sent: upcast again when the bridge publishes the newest version (an upcast it failed went out as stored).
+      const EventView stored = event->view();
+      const EventView* sent = &stored;
+      if (config_.upcasters && !entry.upcast_failed) {
+        auto changed = config_.upcasters->Apply(stored, upcast_);
+        if (changed && *changed) sent = &upcast_.view();
+      }
       const std::string error = entry.dead_letter ? entry.error : "Kafka refused it: " + entry.error;
-      if (auto failed = PoisonOrDeadLetter(event->view(), entry, entry.err, error)) return Fail(std::move(*failed));
+      if (auto failed = PoisonOrDeadLetter(*sent, entry, entry.err, error)) return Fail(std::move(*failed));
     }
     return {};
   }
@@ -899,6 +926,7 @@ class RelayImpl final : public Relay {
   KafkaHandle producer_;
   Envelope envelope_;  // reused for every event
   std::string value_;
+  UpcastedEvent upcast_;  // publish = "newest": the event as published
 
   std::atomic<bool> stop_{false};
   std::optional<std::uint64_t> target_;

@@ -1,6 +1,7 @@
 // Bridge files: every key, routing precedence and wildcards, the topic naming
 // convention, dead-letter topics, and every error with the line it names.
 #include "cairn/bridge_config.h"
+#include "cairn/upcast.h"
 
 #include <catch2/catch.hpp>
 #include <string>
@@ -551,4 +552,31 @@ TEST_CASE("checkpoint_topic: exactly-once only, any legal Kafka name, a default 
   RequireError(WithHead("mode = \"exactly-once\"\ncheckpoint_topic = \"ops checkpoints\"\n" + route), 5,
                "is not a Kafka topic name");
   RequireError(WithHead("mode = \"exactly-once\"\ncheckpoint_topic = \"\"\n" + route), 5, "is not a Kafka topic name");
+}
+
+TEST_CASE("publish and upcasters: newest needs an upcaster file, found beside the bridge file") {
+  const std::string route = "[route.orders]\ncategory = \"order\"\ntopic = \"shop.orders\"\n";
+  BridgeConfig stored = Parse(WithHead(route));
+  CHECK(stored.publish == cairn::PublishVersion::kStored);
+  CHECK(stored.upcasters == nullptr);
+
+  cairn_test::TempDir dir;
+  cairn_test::WriteFileBytes(dir.File("up.json"),
+                             R"({"upcasters": [{"type": "order.placed", "from": 1, "steps": [{"drop": {"field": "x"}}]}]})");
+  const std::string text = WithHead("publish = \"newest\"\nupcasters = \"up.json\"\n" + route);
+  auto newest = cairn::ParseBridgeConfig(text, dir.File("bridge.toml"));
+  CAIRN_REQUIRE_OK(newest);
+  CHECK(newest->publish == cairn::PublishVersion::kNewest);
+  REQUIRE(newest->upcasters != nullptr);
+  CHECK(newest->upcasters->TargetType("order.placed.v1") == "order.placed.v2");
+
+  RequireError(WithHead("publish = \"newest\"\n" + route), 4, "bridge.publish = \"newest\" needs bridge.upcasters");
+  RequireError(WithHead("publish = \"latest\"\n" + route), 4, "publish");
+  auto unused = cairn::ParseBridgeConfig(WithHead("upcasters = \"up.json\"\n" + route), dir.File("bridge.toml"));
+  REQUIRE_FALSE(unused.has_value());
+  CHECK_THAT(unused.error().message(), Catch::Contains("bridge.toml:4: bridge.upcasters is used only with publish"));
+  auto missing = cairn::ParseBridgeConfig(WithHead("publish = \"newest\"\nupcasters = \"none.json\"\n" + route),
+                                          dir.File("bridge.toml"));
+  REQUIRE_FALSE(missing.has_value());
+  CHECK_THAT(missing.error().message(), Catch::Contains("bridge.toml:5: bridge.upcasters: ") && Catch::Contains("none.json"));
 }

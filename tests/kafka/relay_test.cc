@@ -556,3 +556,51 @@ TEST_CASE("the broker stopped and restarted while events are appended: appends g
 }
 
 }  // namespace
+
+namespace {
+
+TEST_CASE("publish = newest: events go out as their newest version, with the stored id and position", "[relay]") {
+  cairn_test::TempDir dir;
+  auto store = OpenStore(dir.File("store.db"));
+  BridgeFile file;
+  file.topic = kafka_test::UniqueName("acme.test.newest");
+  file.extra = "publish = \"newest\"\nupcasters = \"" CAIRN_EXAMPLE_UPCASTERS "\"\n";
+  auto admin = kafka_test::NewClient(RD_KAFKA_PRODUCER, {{"bootstrap.servers", kafka_test::BootstrapServers()}});
+  kafka_test::CreateTopic(admin.get(), file.topic, 1);
+  CAIRN_REQUIRE_OK(store->Append("order-1", ExpectedRevision::NoStream(),
+                                 {{.type = "order.placed.v1", .data = R"({"customer":"c-7","amount":12,"legacy":true})"},
+                                  {.type = "order.placed.v3", .data = R"({"buyer":{"id":"c-8"},"total":5,"currency":"USD"})"},
+                                  {.type = "order.paid.v1", .data = R"({"amount":12})"}}));
+  auto relay = cairn::Relay::Open(*store, file.Parse(), QuietOptions());
+  CAIRN_REQUIRE_OK(relay);
+  CAIRN_REQUIRE_OK((*relay)->RunToHead());
+  const std::vector<Received> messages = ReadTopic(file.topic, 3);
+  REQUIRE(messages.size() == 3);
+  std::vector<cairn::Envelope> envelopes;
+  for (const Received& message : messages) {
+    auto envelope = cairn::ParseEnvelopeJson(message.value);
+    CAIRN_REQUIRE_OK(envelope);
+    CHECK(Header(message, "event_type") == envelope->event_type);
+    envelopes.push_back(*envelope);
+  }
+  std::vector<cairn::RecordedEvent> stored;
+  CAIRN_REQUIRE_OK(store->ReadLog({}, [&](const cairn::EventView& event) {
+    stored.push_back(event.ToOwned());
+    return true;
+  }));
+  REQUIRE(stored.size() == 3);
+  // v1 upcast to v3: renamed, added, moved, dropped; the id and place are the stored event's.
+  CHECK(envelopes[0].event_type == "order.placed.v3");
+  CHECK(envelopes[0].schema_version == 3);
+  CHECK(envelopes[0].data == R"({"total":12,"currency":"EUR","buyer":{"id":"c-7"}})");
+  CHECK(envelopes[0].event_id == stored[0].id);
+  CHECK(envelopes[0].position == 1);
+  CHECK(envelopes[0].revision == 0);
+  // Already the newest, or a type without upcasters: as stored.
+  CHECK(envelopes[1].event_type == "order.placed.v3");
+  CHECK(envelopes[1].data == stored[1].data);
+  CHECK(envelopes[2].event_type == "order.paid.v1");
+  CHECK(envelopes[2].data == stored[2].data);
+}
+
+}  // namespace

@@ -19,6 +19,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -30,10 +31,18 @@
 
 namespace cairn {
 
+class Upcasters;  // cairn/upcast.h
+
 // How the relay delivers (docs/bridge.md).
 enum class DeliveryMode : std::uint8_t {
   kIdempotent,   // "idempotent": idempotent producer, ordered, checkpoint advanced past delivered events only
   kExactlyOnce,  // "exactly-once": Kafka transactions, the relay's checkpoint committed in the same transaction
+};
+
+// Which version of an event is published.
+enum class PublishVersion : std::uint8_t {
+  kStored,  // "stored": as it was appended
+  kNewest,  // "newest": as its upcasters turn it into its type's newest version (cairn/upcast.h)
 };
 
 // What happens to an event no route matches.
@@ -129,6 +138,14 @@ struct BridgeConfig {
   // the consumer group "cairn-bridge.<name>". Empty: CheckpointTopic()'s default.
   // Any legal Kafka name (it is cairn's, not an event topic: no convention applies).
   std::string checkpoint_topic;
+  // "newest": every event is routed, enveloped and published as the newest
+  // version `upcasters` make of it (type, data, metadata, schema_version);
+  // its id, stream, revision and position stay the stored event's. An event an
+  // upcaster fails on is poison. Default: as stored.
+  PublishVersion publish = PublishVersion::kStored;
+  // Set exactly when publish is kNewest: the file `upcasters = "FILE"` names
+  // (relative to the bridge file).
+  std::shared_ptr<const Upcasters> upcasters;
   // librdkafka properties, passed to the producer as they are, in file order
   // (except enable.idempotence and transactional.id, which the bridge sets from `mode` and `name`).
   std::vector<std::pair<std::string, std::string>> kafka;
