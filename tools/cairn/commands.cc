@@ -12,10 +12,18 @@
 
 #include <fmt/format.h>
 
+#include "time_arg.h"
+
 namespace cairn::cli {
 namespace {
 
 constexpr std::chrono::milliseconds kFollowPollTimeout{200};
+
+std::int64_t NowMicros() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
 constexpr std::size_t kFollowBatch = 512;
 
 CliResult<ExpectedRevision> ParseExpect(const std::string& text) {
@@ -99,14 +107,41 @@ CliStatus RunRead(const GlobalOptions& global, const ReadCommand& command) {
 }
 
 CliStatus RunReplay(const GlobalOptions& global, const ReplayCommand& command) {
-  const std::uint64_t from = std::max<std::uint64_t>(command.from_position, 1);
-  const std::uint64_t to = command.to_position.value_or(UINT64_MAX);
+  std::uint64_t from = std::max<std::uint64_t>(command.from_position, 1);
+  std::uint64_t to = command.to_position.value_or(UINT64_MAX);
   if (to < from) return UsageError(fmt::format("--to {} is before --from {}", to, from));
   if (command.stream) {
     if (auto ok = ValidateStreamName(*command.stream); !ok) return Fail(StoreFailure(ok.error(), "--stream"));
   }
+  std::optional<std::int64_t> since, until;
+  if (command.since) {
+    auto parsed = ParseTimestamp(*command.since);
+    if (!parsed) return UsageError("--since: " + parsed.error());
+    since = *parsed;
+  }
+  if (command.until) {
+    auto parsed = ParseTimestamp(*command.until);
+    if (!parsed) return UsageError("--until: " + parsed.error());
+    until = *parsed;
+  }
+  if (since && until && *until < *since) {
+    return UsageError(fmt::format("--until {} is before --since {}", *command.until, *command.since));
+  }
   auto store = OpenExistingStore(global, /*read_only=*/true);
   if (!store) return Fail(store.error());
+  // Times become positions by binary search (recorded_at never decreases along
+  // the log): --since is inclusive, --until exclusive, so consecutive windows
+  // [a, b) and [b, c) replay every event exactly once.
+  if (since) {
+    auto position = (*store)->PositionAtOrAfter(*since);
+    if (!position) return Fail(StoreFailure(position.error(), "cannot find --since in the log"));
+    from = std::max(from, *position);
+  }
+  if (until && !command.follow) {
+    auto position = (*store)->PositionAtOrAfter(*until);
+    if (!position) return Fail(StoreFailure(position.error(), "cannot find --until in the log"));
+    to = std::min(to, *position - 1);  // may end before `from`: then nothing is in the window
+  }
 
   // The store filters by category and type; a single stream is its category
   // narrowed down here by name.
@@ -116,7 +151,7 @@ CliStatus RunReplay(const GlobalOptions& global, const ReplayCommand& command) {
   EventPrinter printer(global.format);
   bool past_end = false;
   auto visit = [&](const EventView& event) {
-    if (event.position > to) {
+    if (event.position > to || (until && event.recorded_at_us >= *until)) {
       past_end = true;
       return false;
     }
@@ -151,6 +186,8 @@ CliStatus RunReplay(const GlobalOptions& global, const ReplayCommand& command) {
     }
     if (*polled > 0) printer.Flush();
     if (std::ferror(stdout)) break;  // nobody is reading any more; main() reports it
+    // --until has passed on this clock: whatever commits from now on is recorded after it.
+    if (*polled == 0 && until && NowMicros() >= *until) break;
   }
   // Interrupted by SIGINT/SIGTERM, or --to reached: both are a normal end.
   printer.Finish();
