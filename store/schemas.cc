@@ -419,6 +419,8 @@ CompiledSchema::CompiledSchema(std::string event_type, std::uint64_t registratio
     return;
   }
   compiled_ = std::make_unique<Compiled>(std::move(document));
+  // Conservative: the word anywhere (a property called "pattern" too) only costs an uncontended lock.
+  has_patterns_ = text.find("pattern") != std::string_view::npos;
 }
 
 CompiledSchema::~CompiledSchema() = default;
@@ -430,6 +432,8 @@ std::shared_ptr<const CompiledSchema> CompiledSchema::Compile(std::string_view e
 
 Status CompiledSchema::Validate(std::string_view data) const {
   if (!compiled_) return Fail(ErrorCode::kCorruption, broken_);
+  std::unique_lock<std::mutex> patterns;
+  if (has_patterns_) patterns = std::unique_lock(pattern_mutex_);
   // Straight from the text into the validator (a SAX handler): no DOM is built.
   rapidjson::SchemaValidator validator(compiled_->schema);
   rapidjson::MemoryStream stream(data.data(), data.size());

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 
@@ -26,8 +27,10 @@ namespace cairn::detail {
 // the message saying what is wrong and where (a JSON pointer).
 Status CheckSchemaDocument(std::string_view document);
 
-// One registered schema, compiled. Immutable once built, so shared between
-// threads (each validation uses its own validator state).
+// One registered schema, compiled, shared between threads. Validate may be
+// called from any thread at once: each validation has its own validator state,
+// but RapidJSON 1.1.0's regex keeps its match state inside the compiled
+// pattern, so validations of a schema that has patterns take turns.
 class CompiledSchema {
  public:
   // Never fails: a stored document that does not compile (written by something
@@ -60,6 +63,8 @@ class CompiledSchema {
   std::string name_;
   std::unique_ptr<Compiled> compiled_;  // null when the document did not compile
   std::string broken_;                  // why, then
+  bool has_patterns_ = false;           // "pattern" or "patternProperties" somewhere in it
+  mutable std::mutex pattern_mutex_;    // held by a validation when has_patterns_
 };
 
 // The current schemas of a store at one schema generation: what appends are
