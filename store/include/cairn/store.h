@@ -254,7 +254,8 @@ class EventStore {
   //   kStreamDeleted    — the stream is tombstoned
   //   kDuplicateEventId — an event id is committed elsewhere (a retry of this
   //                       same append instead succeeds with already_committed)
-  //   kInvalidArgument  — bad stream name or type, invalid JSON, over a size limit, empty append
+  //   kInvalidArgument  — bad stream name or type, invalid JSON, over a size limit, empty append,
+  //                       data that does not validate against its type's JSON Schema (PutSchema)
   //   kBusy             — another process held the write lock past Options::busy_timeout
   //   kIOError          — the disk failed (full, permission); nothing of it is committed
   virtual Result<AppendResult> Append(std::string_view stream, ExpectedRevision expected,
