@@ -136,14 +136,23 @@ Status ParseDocument(std::string_view text, std::string_view what, rapidjson::Do
   return {};
 }
 
+// The compiled meta-schema and the document it was compiled from.
+struct MetaSchemaHolder {
+  MetaSchemaHolder() : source(Parsed()), schema(source) {}
+  static rapidjson::Document Parsed() {
+    rapidjson::Document document;
+    document.Parse(kDraft4MetaSchema);
+    return document;
+  }
+  rapidjson::Document source;
+  rapidjson::SchemaDocument schema;
+};
+
 const rapidjson::SchemaDocument& MetaSchema() {
-  // Built on first use, never destroyed (validations may run during exit).
-  static const rapidjson::SchemaDocument* const meta = [] {
-    auto* source = new rapidjson::Document;
-    source->Parse(kDraft4MetaSchema);
-    return new rapidjson::SchemaDocument(*source);
-  }();
-  return *meta;
+  // Built on first use (thread-safe), destroyed at exit like any static: a
+  // PutSchema still running then is a program ending under its own threads.
+  static const MetaSchemaHolder meta;
+  return meta.schema;
 }
 
 std::string Escape(std::string_view name) {
