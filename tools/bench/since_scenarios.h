@@ -15,7 +15,9 @@
 // Validation: one thread appending 100-event batches (the benchmark's 200-byte
 // order.placed.v1 JSON) at Durability::kRelaxed — so that the CPU cost shows
 // and not the fsync — without a schema, then with a JSON Schema registered for
-// the type (every field typed, a pattern, a minimum: schema_document() below).
+// the type (every field typed, a pattern, a minimum: kSchema in the .cc), then
+// without again (appends slow down as a file grows; the ratio compares the
+// schema run with the mean of the two around it).
 //
 //   std::vector<SinceBackendResult> results;
 //   if (!RunSinceScenarios(options, results)) return 1;
@@ -24,6 +26,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -47,6 +50,7 @@ struct SinceBackendResult {
   // Appends of 100-event batches, events/s.
   std::optional<Measurement> append_plain;
   std::optional<Measurement> append_schema;
+  std::optional<Measurement> append_plain_again;  // after the schema was deleted
 };
 
 struct SinceRunOptions {
