@@ -55,6 +55,13 @@ struct LogScan {
   std::uint64_t scanned_through = 0;
 };
 
+// What a schema read covered: how many schemas were visited, and the store's
+// schema generation in the same transaction (see WriteTransaction::SetSchemaGeneration).
+struct SchemaScan {
+  std::uint64_t visited = 0;
+  std::uint64_t generation = 0;
+};
+
 // A read-only view of the store, used by one thread at a time.
 class Reader {
  public:
@@ -77,6 +84,12 @@ class Reader {
   // damaged to read is visited with what its key says and the rest left at the
   // defaults, so that its checksum fails: one bad snapshot never fails a read.
   virtual Result<std::uint64_t> ReadSnapshots(std::string_view stream, const SnapshotVisitor& visit) = 0;
+  // Visits schemas as EventStore::ReadSchemas describes (`event_type` empty:
+  // every type), in one read transaction that also reads the schema generation.
+  // A store without the schemas table or sub-database has none (generation 0).
+  virtual Result<SchemaScan> ReadSchemas(std::string_view event_type, bool history, const SchemaVisitor& visit) = 0;
+  // EventStore::PositionAtOrAfter: a binary search in one read transaction.
+  virtual Result<std::uint64_t> PositionAtOrAfter(std::int64_t recorded_at_us) = 0;
   // A number that changes whenever any connection (in any process) commits;
   // cheap to call. Used by subscriptions to notice other processes' commits.
   virtual Result<std::uint64_t> ChangeCounter() = 0;
@@ -106,6 +119,19 @@ class WriteTransaction {
   // Writes (replacing) or deletes a cairn_meta row; deleting an absent key is not an error.
   virtual Status PutMeta(std::string_view key, std::string_view value) = 0;
   virtual Status DeleteMeta(std::string_view key) = 0;
+  // Schemas (EventStore::PutSchema). The generation is a counter kept beside
+  // them that every schema write raises, so that a writer notices, in its own
+  // transaction, that the schemas changed since it last read them (in any process).
+  // 0 for a store that never had a schema.
+  virtual Result<std::uint64_t> GetSchemaGeneration() = 0;
+  virtual Status SetSchemaGeneration(std::uint64_t generation) = 0;
+  // As Reader::ReadSchemas, inside this transaction (the generation is not read).
+  virtual Result<std::uint64_t> ReadSchemas(std::string_view event_type, bool history,
+                                            const SchemaVisitor& visit) = 0;
+  // Stores one registration as given (registered_at_us included); `current` is ignored.
+  virtual Status PutSchema(const SchemaView& schema) = 0;
+  // Deletes every registration of `event_type`; returns how many there were.
+  virtual Result<std::uint64_t> DeleteSchemas(std::string_view event_type) = 0;
   // Commits durably (per Options::durability).
   virtual Status Commit() = 0;
 

@@ -21,6 +21,7 @@
 #include "cairn/audit.h"
 #include "import.h"
 #include "event_checks.h"
+#include "schemas.h"
 
 namespace cairn {
 
@@ -90,6 +91,12 @@ struct PendingAppend {
   // commit in place of events: it sets `result` itself (AppendResult{} on
   // success) and returns only failures of the transaction.
   std::function<Status(WriteTransaction&, PendingAppend&)> side_write;
+  // A side write that changes the schemas (PutSchema, DeleteSchema): appends
+  // after it in the same group are checked against what it wrote.
+  bool changes_schemas = false;
+  // The schemas the append's events were validated against in Prepare; the
+  // group commit checks again when the store's schema generation has moved on.
+  std::shared_ptr<const SchemaSet> schemas;
 
   std::optional<Result<AppendResult>> result;
   std::mutex mutex;  // guards done and leader
@@ -327,6 +334,96 @@ class StoreImpl final : public EventStore {
                            [keep](const SnapshotKey&, std::size_t newer) { return newer >= keep; });
   }
 
+  Result<std::uint64_t> PutSchema(std::string_view event_type, std::string_view schema_json) override {
+    if (auto ok = CheckWritable(); !ok) return Fail(ok.error());
+    if (auto ok = CheckSchemaType(event_type); !ok) return Fail(ok.error());
+    const std::string which = "event type \"" + std::string(event_type) + "\"";
+    if (schema_json.size() > options_.max_event_bytes) {
+      return Fail(ErrorCode::kInvalidArgument, which + ": the schema is " + std::to_string(schema_json.size()) +
+                                                   " bytes, over the limit of " +
+                                                   std::to_string(options_.max_event_bytes) +
+                                                   " (Options::max_event_bytes)");
+    }
+    if (auto ok = CheckSchemaDocument(schema_json); !ok) {
+      return Fail(ErrorCode::kInvalidArgument, which + ": " + ok.error().message());
+    }
+    std::uint64_t registration = 0;
+    PendingAppend write{.stream = event_type, .bytes = schema_json.size(), .changes_schemas = true};
+    write.side_write = [&](WriteTransaction& txn, PendingAppend& self) -> Status {
+      registration = 1;  // the group may run again (LMDB map growth)
+      auto newest = txn.ReadSchemas(event_type, /*history=*/false, [&](const SchemaView& current) {
+        registration = current.registration + 1;
+        return false;
+      });
+      if (!newest) return Fail(newest.error());
+      SchemaView schema{.event_type = event_type,
+                        .registration = registration,
+                        .registered_at_us = NowMicros(),
+                        .schema = schema_json};
+      if (auto ok = txn.PutSchema(schema); !ok) return ok;
+      if (auto ok = BumpSchemaGeneration(txn); !ok) return ok;
+      self.result = AppendResult{};
+      return {};
+    };
+    auto result = Submit(write);
+    if (!result) return Fail(result.error());
+    return registration;
+  }
+
+  Result<SchemaInfo> GetSchema(std::string_view event_type) override {
+    if (auto ok = ValidateEventType(event_type); !ok) return Fail(ok.error());
+    std::optional<SchemaInfo> found;
+    auto read = ReadSchemas(
+        [&](const SchemaView& schema) {
+          found = SchemaInfo{.event_type = std::string(schema.event_type),
+                             .registration = schema.registration,
+                             .registered_at_us = schema.registered_at_us,
+                             .schema = std::string(schema.schema)};
+          return false;
+        },
+        ReadSchemasOptions{.event_type = std::string(event_type)});
+    if (!read) return Fail(read.error());
+    if (!found) return Fail(ErrorCode::kNotFound, "event type \"" + std::string(event_type) + "\" has no schema");
+    return std::move(*found);
+  }
+
+  Result<std::uint64_t> ReadSchemas(const SchemaVisitor& visit, const ReadSchemasOptions& options) override {
+    if (!options.event_type.empty()) {
+      if (auto ok = ValidateEventType(options.event_type); !ok) return Fail(ok.error());
+    }
+    auto reader = LeaseReader();
+    if (!reader) return Fail(reader.error());
+    auto scan = (*reader)->ReadSchemas(options.event_type, options.history, visit);
+    if (!scan) return Fail(scan.error());
+    return scan->visited;
+  }
+
+  Result<std::uint64_t> DeleteSchema(std::string_view event_type) override {
+    if (auto ok = CheckWritable(); !ok) return Fail(ok.error());
+    if (auto ok = ValidateEventType(event_type); !ok) return Fail(ok.error());
+    std::uint64_t deleted = 0;
+    PendingAppend write{.stream = event_type, .changes_schemas = true};
+    write.side_write = [&](WriteTransaction& txn, PendingAppend& self) -> Status {
+      auto count = txn.DeleteSchemas(event_type);
+      if (!count) return Fail(count.error());
+      deleted = *count;
+      if (deleted > 0) {
+        if (auto ok = BumpSchemaGeneration(txn); !ok) return ok;
+      }
+      self.result = AppendResult{};
+      return {};
+    };
+    auto result = Submit(write);
+    if (!result) return Fail(result.error());
+    return deleted;
+  }
+
+  Result<std::uint64_t> PositionAtOrAfter(std::int64_t recorded_at_us) override {
+    auto reader = LeaseReader();
+    if (!reader) return Fail(reader.error());
+    return (*reader)->PositionAtOrAfter(recorded_at_us);
+  }
+
   Status SaveCheckpoint(std::string_view name, std::uint64_t position, std::string_view detail) override {
     if (auto ok = ValidateCheckpointName(name); !ok) return ok;
     if (auto ok = CheckWritable(); !ok) return ok;
@@ -429,6 +526,117 @@ class StoreImpl final : public EventStore {
     return checkpoints;
   }
 
+  // Schema types follow event-type rules; '$' types are the store's own and never validated.
+  static Status CheckSchemaType(std::string_view event_type) {
+    if (auto ok = ValidateEventType(event_type); !ok) return ok;
+    if (event_type.front() == '$') {
+      return Fail(ErrorCode::kInvalidArgument, "event type \"" + std::string(event_type) +
+                                                   "\": types starting with '$' are reserved for the store");
+    }
+    return {};
+  }
+
+  static Status BumpSchemaGeneration(WriteTransaction& txn) {
+    auto generation = txn.GetSchemaGeneration();
+    if (!generation) return Fail(generation.error());
+    return txn.SetSchemaGeneration(*generation + 1);
+  }
+
+  // The compiled current schemas, loaded (in one read transaction, with their
+  // generation) when the cache is empty or was invalidated. Compilations of
+  // unchanged schemas are kept from the previous set.
+  Result<std::shared_ptr<const SchemaSet>> CurrentSchemas() {
+    std::shared_ptr<const SchemaSet> previous;
+    std::uint64_t epoch = 0;
+    {
+      std::lock_guard lock(schemas_mutex_);
+      if (schemas_fresh_) return schemas_;
+      previous = schemas_;
+      epoch = schemas_epoch_;
+    }
+    auto set = std::make_shared<SchemaSet>();
+    auto reader = LeaseReader();
+    if (!reader) return Fail(reader.error());
+    auto scan = (*reader)->ReadSchemas("", /*history=*/false, [&](const SchemaView& schema) {
+      set->by_type.emplace(std::string(schema.event_type),
+                           previous ? previous->Reuse(schema.event_type, schema.registration, schema.schema)
+                                    : CompiledSchema::Compile(schema.event_type, schema.registration, schema.schema));
+      return true;
+    });
+    if (!scan) return Fail(scan.error());
+    set->generation = scan->generation;
+    std::lock_guard lock(schemas_mutex_);
+    // Unless the schemas changed while this load ran: then the next append loads again.
+    if (schemas_epoch_ == epoch) {
+      schemas_ = set;
+      schemas_fresh_ = true;
+    }
+    return std::shared_ptr<const SchemaSet>(std::move(set));
+  }
+
+  // After a commit that wrote schemas, or that found the cache behind the store.
+  void InvalidateSchemas() {
+    std::lock_guard lock(schemas_mutex_);
+    schemas_fresh_ = false;
+    ++schemas_epoch_;
+  }
+
+  // Ok when every event of a type with a schema in `schemas` has JSON data that validates.
+  static Status CheckSchemas(std::span<const EventData> events, const SchemaSet& schemas) {
+    if (schemas.by_type.empty()) return {};
+    for (std::size_t i = 0; i < events.size(); ++i) {
+      const EventData& event = events[i];
+      const CompiledSchema* schema = schemas.Find(event.type);
+      if (schema == nullptr) continue;
+      const std::string which = "event " + std::to_string(i) + " (" + event.type + ")";
+      if (!IsJsonContentType(event.content_type)) {
+        return Fail(ErrorCode::kInvalidArgument, which + ": its type has the JSON Schema " + schema->name() +
+                                                     ", so its data must be JSON, not " + event.content_type);
+      }
+      if (auto ok = schema->Validate(event.data); !ok) {
+        return Fail(ok.error().code(), which + ": " + ok.error().message());
+      }
+    }
+    return {};
+  }
+
+  // What a group commit knows of the schemas in its transaction.
+  struct GroupSchemas {
+    std::optional<std::uint64_t> generation;  // read from the transaction when first needed
+    std::shared_ptr<const SchemaSet> set;     // built from the transaction when an append needs it
+    bool changed = false;                     // written, or found ahead of an append's: invalidate the cache
+  };
+
+  // Checks `append` again when the schemas it was validated against in Prepare
+  // are not those of the transaction (changed since, in this process or
+  // another): a refusal goes to append.result.
+  Status RecheckSchemas(WriteTransaction& txn, GroupSchemas& group, PendingAppend& append) {
+    if (!group.generation) {
+      auto generation = txn.GetSchemaGeneration();
+      if (!generation) return Fail(generation.error());
+      group.generation = *generation;
+    }
+    if (append.schemas && append.schemas->generation == *group.generation) return {};
+    group.changed = true;
+    if (!group.set) {
+      auto set = std::make_shared<SchemaSet>();
+      set->generation = *group.generation;
+      const SchemaSet* previous = append.schemas.get();
+      auto read = txn.ReadSchemas("", /*history=*/false, [&](const SchemaView& schema) {
+        set->by_type.emplace(
+            std::string(schema.event_type),
+            previous != nullptr ? previous->Reuse(schema.event_type, schema.registration, schema.schema)
+                                : CompiledSchema::Compile(schema.event_type, schema.registration, schema.schema));
+        return true;
+      });
+      if (!read) return Fail(read.error());
+      group.set = std::move(set);
+    }
+    if (auto ok = CheckSchemas(append.events, *group.set); !ok) append.result = Fail(ok.error());
+    return {};
+  }
+
+
   // Why a snapshot cannot be saved for a stream in `state`; nullopt when it can.
   static std::optional<Error> RefuseSnapshotOf(const std::string& stream, const std::optional<StreamState>& state) {
     if (!state) return Error(ErrorCode::kNotFound, "stream \"" + stream + "\" does not exist");
@@ -504,7 +712,7 @@ class StoreImpl final : public EventStore {
   }
 
   // Checks an append's input and resolves its event ids; nothing touches storage.
-  Status Prepare(PendingAppend& append) const {
+  Status Prepare(PendingAppend& append) {
     if (auto ok = CheckWritable(); !ok) return ok;
     if (auto ok = ValidateStreamName(append.stream); !ok) return ok;
     const auto& events = append.events;
@@ -555,7 +763,26 @@ class StoreImpl final : public EventStore {
                                                    std::to_string(options_.max_append_bytes) +
                                                    " (Options::max_append_bytes)");
     }
-    return {};
+    // JSON Schemas: checked here, in the appending thread, against the cached
+    // compiled schemas; the group commit checks again if they changed meanwhile.
+    auto schemas = CurrentSchemas();
+    if (!schemas) return Fail(schemas.error());
+    append.schemas = std::move(*schemas);
+    Status checked = CheckSchemas(events, *append.schemas);
+    if (checked) return checked;
+    // A refusal must not come from a cache that is behind the store (another
+    // process deleted or relaxed the schema): confirmed against the stored
+    // generation, and checked again with the schemas reloaded if it moved on.
+    auto reader = LeaseReader();
+    if (!reader) return Fail(reader.error());
+    auto stored = (*reader)->ReadSchemas("", /*history=*/false, [](const SchemaView&) { return false; });
+    if (!stored) return Fail(stored.error());
+    if (stored->generation == append.schemas->generation) return checked;
+    InvalidateSchemas();
+    schemas = CurrentSchemas();
+    if (!schemas) return Fail(schemas.error());
+    append.schemas = std::move(*schemas);
+    return CheckSchemas(events, *append.schemas);
   }
 
   // Group commit, leader/follower: the append at the front of the queue commits
@@ -644,8 +871,17 @@ class StoreImpl final : public EventStore {
     // recorded_at never goes backwards along the log, so time ranges can be found by binary search.
     std::int64_t now = std::max(NowMicros(), head->recorded_at_us);
     bool wrote = false;
+    GroupSchemas schemas;
+    // However the group ends: a cache that may be behind the store is reloaded by the next append.
+    struct Invalidate {
+      StoreImpl* store;
+      const GroupSchemas& schemas;
+      ~Invalidate() {
+        if (schemas.changed) store->InvalidateSchemas();
+      }
+    } invalidate{this, schemas};
     for (PendingAppend* member : group) {
-      if (auto ok = ApplyAppend(**txn, *head, now, *member); !ok) return fail(ok.error());
+      if (auto ok = ApplyAppend(**txn, *head, now, *member, schemas); !ok) return fail(ok.error());
       wrote = wrote || (member->result->has_value() && !(*member->result)->already_committed);
     }
     // Nothing to commit: the transaction rolls back on destruction.
@@ -657,8 +893,15 @@ class StoreImpl final : public EventStore {
   // Decides one append inside the group's transaction. Outcomes of the append
   // (conflict, duplicate id, …) go to append.result; the returned error is for
   // failures of the transaction itself.
-  Status ApplyAppend(WriteTransaction& txn, ChainHead& head, std::int64_t now, PendingAppend& append) {
-    if (append.side_write) return append.side_write(txn, append);
+  Status ApplyAppend(WriteTransaction& txn, ChainHead& head, std::int64_t now, PendingAppend& append,
+                     GroupSchemas& schemas) {
+    if (append.side_write) {
+      if (append.changes_schemas) {
+        // Appends after it in this group see what it writes.
+        schemas = GroupSchemas{.changed = true};
+      }
+      return append.side_write(txn, append);
+    }
     const std::string stream(append.stream);
     const std::size_t count = append.ids.size();
 
@@ -676,6 +919,11 @@ class StoreImpl final : public EventStore {
         append.result = DecideRetry(append, found);
         return {};
       }
+    }
+
+    if (!append.is_delete) {
+      if (auto ok = RecheckSchemas(txn, schemas, append); !ok) return ok;
+      if (append.result) return {};
     }
 
     auto state = txn.GetStream(stream);
@@ -792,6 +1040,11 @@ class StoreImpl final : public EventStore {
 
   std::mutex readers_mutex_;
   std::vector<std::unique_ptr<Reader>> idle_readers_;
+
+  std::mutex schemas_mutex_;
+  std::shared_ptr<const SchemaSet> schemas_;  // the last loaded; kept for its compilations
+  bool schemas_fresh_ = false;                // schemas_ is what appends check against
+  std::uint64_t schemas_epoch_ = 0;           // raised by every invalidation
 };
 
 Result<VerifyReport> StoreImpl::Verify(const VerifyOptions& options) {

@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <charconv>
 #include <cstring>
 #include <unordered_map>
 
@@ -99,6 +100,81 @@ Status WalkSnapshots(MDB_txn* txn, MDB_dbi dbi, std::string_view stream, Visit&&
     if (auto ok = parse(k, name, revision); !ok) return ok;
     current.assign(name);
   }
+}
+
+// Walks the `schemas` of `event_type` (of every type when empty) in the order
+// of Reader::ReadSchemas: type order, each type's newest registration first
+// (and only that one unless `history`). Keys sort by (type, registration), so a
+// type's keys are gathered and then visited backwards; a type has few.
+// visit(view) returns whether to go on. Every view is valid until the
+// transaction ends or `scratch` is reused.
+template <class Visit>
+Status WalkSchemas(MDB_txn* txn, MDB_dbi dbi, std::string_view event_type, bool history, AlignedScratch& scratch,
+                   Visit&& visit) {
+  auto cursor = Cursor::Open(txn, dbi);
+  if (!cursor) return Fail(cursor.error());
+  struct Entry {
+    std::string_view type;
+    std::uint64_t registration;
+    MDB_val value;
+  };
+  std::vector<Entry> entries;  // of one type, oldest first
+  // Visits the gathered type's registrations; false when the visitor stopped.
+  auto flush = [&]() -> Result<bool> {
+    for (auto it = entries.rbegin(); it != entries.rend(); ++it) {
+      SchemaView schema{.event_type = it->type, .registration = it->registration, .current = it == entries.rbegin()};
+      if (auto ok = lmdb::ReadSchemaRecord(it->value, scratch, schema.registered_at_us, schema.schema); !ok) {
+        return Fail(ok.error());
+      }
+      if (!visit(schema)) return false;
+      if (!history) break;
+    }
+    entries.clear();
+    return true;
+  };
+  std::string start;
+  MDB_val k{}, v{};
+  int rc;
+  if (event_type.empty()) {
+    rc = cursor->Get(&k, &v, MDB_FIRST);
+  } else {
+    start = lmdb::SnapshotRecordKey(event_type, 0);
+    k = ValOf(start);
+    rc = cursor->Get(&k, &v, MDB_SET_RANGE);
+  }
+  for (; rc == MDB_SUCCESS; rc = cursor->Get(&k, &v, MDB_NEXT)) {
+    std::string_view type;
+    std::uint64_t registration = 0;
+    if (!lmdb::ParseSnapshotRecordKey(ViewOf(k), type, registration)) {
+      return Fail(ErrorCode::kCorruption, "a key of the schemas sub-database is malformed");
+    }
+    if (!event_type.empty() && type != event_type) break;
+    if (!entries.empty() && entries.back().type != type) {
+      auto go = flush();
+      if (!go) return Fail(go.error());
+      if (!*go) return {};
+    }
+    entries.push_back({.type = type, .registration = registration, .value = v});
+  }
+  if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND) return Fail(LmdbError(rc, "reading schemas"));
+  auto go = flush();
+  if (!go) return Fail(go.error());
+  return {};
+}
+
+// The schema generation in cairn_meta (0 when absent).
+Result<std::uint64_t> ReadSchemaGeneration(MDB_txn* txn, MDB_dbi meta) {
+  MDB_val k = ValOf(lmdb::kSchemaGenerationKey), v{};
+  int rc = mdb_get(txn, meta, &k, &v);
+  if (rc == MDB_NOTFOUND) return 0;
+  if (rc != MDB_SUCCESS) return Fail(LmdbError(rc, "reading the schema generation"));
+  std::uint64_t generation = 0;
+  std::string_view text = ViewOf(v);
+  auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), generation);
+  if (error != std::errc() || end != text.data() + text.size()) {
+    return Fail(ErrorCode::kCorruption, "cairn_meta's schema_generation is not a number");
+  }
+  return generation;
 }
 
 // Lookups shared by read and write transactions. Every view returned points
@@ -321,6 +397,52 @@ class LmdbReader final : public Reader {
     return visited;
   }
 
+  Result<SchemaScan> ReadSchemas(std::string_view event_type, bool history, const SchemaVisitor& visit) override {
+    auto dbi = env_->schemas_dbi();
+    if (!dbi) {
+      // A store created before `schemas` existed; another process may have created it since.
+      auto found = env_->FindSchemasDbi(busy_timeout_);
+      if (!found) return Fail(found.error());
+      if (!*found) return SchemaScan{};  // never had a schema: generation 0
+      dbi = *found;
+    }
+    auto scope = Begin();  // after the handle is the environment's, so this transaction can use it
+    if (!scope) return Fail(scope.error());
+    SchemaScan scan;
+    auto generation = ReadSchemaGeneration(txn_.get(), env_->dbs().meta);
+    if (!generation) return Fail(generation.error());
+    scan.generation = *generation;
+    auto walked = WalkSchemas(txn_.get(), *dbi, event_type, history, scratch_, [&](const SchemaView& schema) {
+      ++scan.visited;
+      return visit(schema);
+    });
+    if (!walked) return Fail(walked.error());
+    return scan;
+  }
+
+  Result<std::uint64_t> PositionAtOrAfter(std::int64_t recorded_at_us) override {
+    auto scope = Begin();
+    if (!scope) return Fail(scope.error());
+    auto head = lookups_.GetHead(txn_.get());
+    if (!head) return Fail(head.error());
+    if (head->position == 0 || head->recorded_at_us < recorded_at_us) return head->position + 1;
+    // recorded_at never decreases along positions (1..head, no gaps): the answer is
+    // in [low, high], and high's recorded_at is at or after the time.
+    std::uint64_t low = 1, high = head->position;
+    while (low < high) {
+      const std::uint64_t middle = low + (high - low) / 2;
+      auto event = lookups_.GetEvent(txn_.get(), middle);
+      if (!event) return Fail(event.error());
+      if (!*event) return Fail(ErrorCode::kCorruption, "position " + std::to_string(middle) + " is missing from the log");
+      if ((*event)->recorded_at_us >= recorded_at_us) {
+        high = middle;
+      } else {
+        low = middle + 1;
+      }
+    }
+    return low;
+  }
+
   // The id of the newest committed transaction, from the meta page that every
   // process's commit rewrites (mdb_env_info): a commit anywhere changes it.
   Result<std::vector<std::pair<std::string, std::string>>> ReadMeta(std::string_view prefix) override {
@@ -406,14 +528,15 @@ class LmdbWriteTransaction final : public WriteTransaction {
   // dbi_mutex(), so that this transaction may open (or create) it.
   LmdbWriteTransaction(std::shared_ptr<Environment> env, std::unique_lock<std::mutex> writer_lock,
                        std::unique_lock<std::mutex> dbi_lock, std::shared_lock<std::shared_timed_mutex> gate, Txn txn,
-                       std::optional<MDB_dbi> snapshots)
+                       std::optional<MDB_dbi> snapshots, std::optional<MDB_dbi> schemas)
       : env_(std::move(env)),
         writer_lock_(std::move(writer_lock)),
         dbi_lock_(std::move(dbi_lock)),
         gate_(std::move(gate)),
         txn_(std::move(txn)),
         lookups_(env_->dbs(), scratch_),
-        snapshots_(snapshots) {}
+        snapshots_(snapshots),
+        schemas_(schemas) {}
   ~LmdbWriteTransaction() override {
     // Unless committed (aborting closes a handle it opened); then the dbi mutex,
     // the gate, the flock and the writer mutex, in that order.
@@ -552,6 +675,61 @@ class LmdbWriteTransaction final : public WriteTransaction {
     return {};
   }
 
+  Result<std::uint64_t> GetSchemaGeneration() override {
+    return ReadSchemaGeneration(txn_.get(), env_->dbs().meta);
+  }
+
+  Status SetSchemaGeneration(std::uint64_t generation) override {
+    const std::string text = std::to_string(generation);
+    MDB_val k = ValOf(lmdb::kSchemaGenerationKey), v = ValOf(text);
+    if (int rc = mdb_put(txn_.get(), env_->dbs().meta, &k, &v, 0); rc != MDB_SUCCESS) {
+      return Fail(Check(rc, "writing the schema generation"));
+    }
+    return {};
+  }
+
+  Result<std::uint64_t> ReadSchemas(std::string_view event_type, bool history, const SchemaVisitor& visit) override {
+    auto dbi = SchemasDb(false);
+    if (!dbi) return Fail(dbi.error());
+    if (!*dbi) return 0;  // the store has no schemas sub-database yet
+    std::uint64_t visited = 0;
+    auto walked = WalkSchemas(txn_.get(), **dbi, event_type, history, scratch_, [&](const SchemaView& schema) {
+      ++visited;
+      return visit(schema);
+    });
+    if (!walked) return Fail(walked.error());
+    return visited;
+  }
+
+  Status PutSchema(const SchemaView& schema) override {
+    const std::string key = lmdb::SnapshotRecordKey(schema.event_type, schema.registration);
+    auto dbi = SchemasDb(true);
+    if (!dbi) return Fail(dbi.error());
+    const std::string record = lmdb::EncodeSchemaRecord(schema.registered_at_us, schema.schema);
+    MDB_val k = ValOf(key), v = ValOf(record);
+    if (int rc = mdb_put(txn_.get(), **dbi, &k, &v, 0); rc != MDB_SUCCESS) return Fail(Check(rc, "writing a schema"));
+    return {};
+  }
+
+  Result<std::uint64_t> DeleteSchemas(std::string_view event_type) override {
+    auto dbi = SchemasDb(false);
+    if (!dbi) return Fail(dbi.error());
+    if (!*dbi) return 0;
+    std::vector<std::string> keys;
+    auto walked = WalkSchemas(txn_.get(), **dbi, event_type, true, scratch_, [&](const SchemaView& schema) {
+      keys.push_back(lmdb::SnapshotRecordKey(schema.event_type, schema.registration));
+      return true;
+    });
+    if (!walked) return Fail(walked.error());
+    for (const std::string& key : keys) {
+      MDB_val k = ValOf(key);
+      if (int rc = mdb_del(txn_.get(), **dbi, &k, nullptr); rc != MDB_SUCCESS && rc != MDB_NOTFOUND) {
+        return Fail(Check(rc, "deleting a schema"));
+      }
+    }
+    return keys.size();
+  }
+
   Status PutMeta(std::string_view key, std::string_view value) override {
     MDB_val k = ValOf(key), v = ValOf(value);
     if (int rc = mdb_put(txn_.get(), env_->dbs().meta, &k, &v, 0); rc != MDB_SUCCESS) {
@@ -571,12 +749,29 @@ class LmdbWriteTransaction final : public WriteTransaction {
     if (int rc = txn_.Commit(); rc != MDB_SUCCESS) return Fail(Check(rc, "committing"));
     // A handle this transaction opened is the environment's now.
     if (opened_snapshots_) env_->SetSnapshotsDbi(*snapshots_);
+    if (opened_schemas_) env_->SetSchemasDbi(*schemas_);
     return {};
   }
 
   bool NeedsRetry() const override { return needs_retry_; }
 
  private:
+  // The handle of `schemas` for this transaction, as SnapshotsDb.
+  Result<std::optional<MDB_dbi>> SchemasDb(bool create) {
+    if (schemas_) return schemas_;
+    if (!dbi_lock_.owns_lock()) {  // cannot happen: BeginWrite takes it when the handle is unknown
+      return Fail(ErrorCode::kIOError, "internal error: the schemas sub-database of " + env_->path() +
+                                           " is opened without the dbi mutex");
+    }
+    MDB_dbi dbi = 0;
+    int rc = mdb_dbi_open(txn_.get(), lmdb::kSchemasDb, create ? MDB_CREATE : 0, &dbi);
+    if (rc == MDB_NOTFOUND && !create) return std::optional<MDB_dbi>();
+    if (rc != MDB_SUCCESS) return Fail(Check(rc, std::string("opening the sub-database ") + lmdb::kSchemasDb));
+    schemas_ = dbi;
+    opened_schemas_ = true;
+    return schemas_;
+  }
+
   // The handle of `snapshots` for this transaction: known when it began, or
   // opened now — created when `create`, else nullopt when the store has none.
   Result<std::optional<MDB_dbi>> SnapshotsDb(bool create) {
@@ -632,6 +827,8 @@ class LmdbWriteTransaction final : public WriteTransaction {
   std::unordered_map<std::string, std::uint64_t> stream_ids_;  // stream name -> first position, this group
   std::optional<MDB_dbi> snapshots_;  // the snapshots handle, once known or opened
   bool opened_snapshots_ = false;     // by this transaction: the environment's once it commits
+  std::optional<MDB_dbi> schemas_;    // the schemas handle, likewise
+  bool opened_schemas_ = false;
   bool needs_retry_ = false;
 };
 
@@ -661,12 +858,15 @@ class LmdbBackend final : public Backend {
     // first snapshot write), the transaction may have to open it: that takes
     // the dbi mutex, before the transaction begins so that a handle a reader
     // opened meanwhile is part of it.
+    // The same for `schemas`.
     std::unique_lock<std::mutex> dbi_lock;
     auto snapshots = env_->snapshots_dbi();
-    if (!snapshots) {
+    auto schemas = env_->schemas_dbi();
+    if (!snapshots || !schemas) {
       dbi_lock = std::unique_lock(env_->dbi_mutex());
       snapshots = env_->snapshots_dbi();
-      if (snapshots) dbi_lock.unlock();
+      schemas = env_->schemas_dbi();
+      if (snapshots && schemas) dbi_lock.unlock();
     }
     for (int attempt = 0; attempt < kBeginAttempts; ++attempt) {
       std::shared_lock gate(env_->gate());
@@ -675,7 +875,7 @@ class LmdbBackend final : public Backend {
       if (rc == MDB_SUCCESS) {
         unlock.env = nullptr;
         return std::unique_ptr<WriteTransaction>(std::make_unique<LmdbWriteTransaction>(
-            env_, std::move(writer), std::move(dbi_lock), std::move(gate), Txn(raw), snapshots));
+            env_, std::move(writer), std::move(dbi_lock), std::move(gate), Txn(raw), snapshots, schemas));
       }
       gate.unlock();
       if (rc != MDB_MAP_RESIZED) return Fail(LmdbError(rc, "starting a write to " + path_));

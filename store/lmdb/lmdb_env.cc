@@ -22,9 +22,10 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// Sub-databases: the six of the layout (events, stream_index, event_ids,
-// category_index, streams, snapshots) and cairn_meta; one to spare.
-constexpr unsigned kMaxDatabases = 8;
+// Sub-databases: the seven of the layout (events, stream_index, event_ids,
+// category_index, streams, snapshots, schemas) and cairn_meta; two to spare.
+// (A per-handle limit, not on disk: raising it never changes a store.)
+constexpr unsigned kMaxDatabases = 10;
 // Reader slots in the lock file (64 bytes each). With MDB_NOTLS every cairn
 // Reader object keeps one slot while it lives (pooled readers, subscriptions).
 constexpr unsigned kMaxReaders = 1024;
@@ -112,6 +113,7 @@ struct OpenedEnv {
   EnvHandle env;
   Databases dbs;
   std::optional<MDB_dbi> snapshots;
+  std::optional<MDB_dbi> schemas;
 };
 
 // Opens `path` with `flags`, checks it and opens its sub-databases.
@@ -137,9 +139,18 @@ Result<OpenedEnv> OpenEnv(const std::string& path, unsigned flags) {
   std::optional<MDB_dbi> snapshots;
   auto dbs = OpenDatabases(txn.get(), path, &snapshots);
   if (!dbs) return Fail(dbs.error());
+  // `schemas` is optional too (stores created before it existed lack it).
+  std::optional<MDB_dbi> schemas;
+  MDB_dbi schemas_dbi = 0;
+  rc = mdb_dbi_open(txn.get(), kSchemasDb, 0, &schemas_dbi);
+  if (rc == MDB_SUCCESS) {
+    schemas = schemas_dbi;
+  } else if (rc != MDB_NOTFOUND) {
+    return Fail(LmdbError(rc, "cannot open " + path + ": the sub-database " + kSchemasDb));
+  }
   rc = txn.Commit();  // makes the handles the environment's
   if (rc != MDB_SUCCESS) return Fail(LmdbError(rc, "cannot read " + path));
-  return OpenedEnv{.env = std::move(env), .dbs = *dbs, .snapshots = snapshots};
+  return OpenedEnv{.env = std::move(env), .dbs = *dbs, .snapshots = snapshots, .schemas = schemas};
 }
 
 // The process-wide table of open environments (see lmdb_env.h).
@@ -230,6 +241,7 @@ Result<std::shared_ptr<Environment>> Environment::Acquire(const std::string& pat
   std::shared_ptr<Environment> environment(new Environment(path, st.st_dev, st.st_ino, std::move(opened->env),
                                                            opened->dbs, opened->snapshots, options.read_only,
                                                            write_lock_fd));
+  if (opened->schemas) environment->SetSchemasDbi(*opened->schemas);
   registry.open[key] = environment;
   return environment;
 }
@@ -346,6 +358,49 @@ Result<std::optional<MDB_dbi>> Environment::FindSnapshotsDbi(std::chrono::millis
   return Fail(ErrorCode::kBusy, "the memory map of " + path_ + " kept moving; retry");
 }
 
+Result<std::optional<MDB_dbi>> Environment::FindSchemasDbi(std::chrono::milliseconds timeout) {
+  return FindOptionalDbi(kSchemasDb, schemas_dbi_, timeout);
+}
+
+Result<std::optional<MDB_dbi>> Environment::FindOptionalDbi(const char* name, std::atomic<std::int64_t>& slot,
+                                                            std::chrono::milliseconds timeout) {
+  auto known = [&slot]() -> std::optional<MDB_dbi> {
+    const std::int64_t dbi = slot.load(std::memory_order_acquire);
+    return dbi < 0 ? std::nullopt : std::optional<MDB_dbi>(static_cast<MDB_dbi>(dbi));
+  };
+  std::lock_guard dbi_lock(dbi_mutex_);
+  if (auto found = known()) return found;  // found meanwhile
+  bool checked_readers = false;
+  for (int attempt = 0; attempt < 8; ++attempt) {
+    std::shared_lock gate(gate_);
+    MDB_txn* raw = nullptr;
+    int rc = mdb_txn_begin(env(), nullptr, MDB_RDONLY, &raw);
+    if (rc == MDB_SUCCESS) {
+      Txn txn(raw);
+      MDB_dbi dbi = 0;
+      rc = mdb_dbi_open(txn.get(), name, 0, &dbi);
+      if (rc == MDB_NOTFOUND) return std::optional<MDB_dbi>();
+      if (rc != MDB_SUCCESS) {
+        return Fail(LmdbError(rc, std::string("opening the sub-database ") + name + " of " + path_));
+      }
+      // A read transaction's commit, too, makes the handle the environment's.
+      if (rc = txn.Commit(); rc != MDB_SUCCESS) return Fail(LmdbError(rc, "reading " + path_));
+      slot.store(dbi, std::memory_order_release);
+      return std::optional<MDB_dbi>(dbi);
+    }
+    gate.unlock();
+    if (rc == MDB_MAP_RESIZED) {
+      if (auto ok = AdoptMapSize(timeout); !ok) return Fail(ok.error());
+    } else if (rc == MDB_READERS_FULL && !checked_readers) {
+      ClearStaleReaders();
+      checked_readers = true;
+    } else {
+      return Fail(LmdbError(rc, "starting a read of " + path_));
+    }
+  }
+  return Fail(ErrorCode::kBusy, "the memory map of " + path_ + " kept moving; retry");
+}
+
 // LMDB's data file starts with two meta pages (mdb.c: MDB_page, MDB_meta). Their
 // layout on a 64-bit build, in the machine's byte order:
 //   page header: u64 pgno, u16 pad, u16 flags (P_META = 0x08), u32 lower/upper  (16 bytes)
@@ -444,7 +499,7 @@ Status CreateDataFile(const std::string& path, const Options& options) {
     Txn txn(txn_raw);
     MDB_dbi meta = 0;
     for (const char* name :
-         {kMetaDb, "events", "stream_index", "event_ids", "category_index", "streams", kSnapshotsDb}) {
+         {kMetaDb, "events", "stream_index", "event_ids", "category_index", "streams", kSnapshotsDb, kSchemasDb}) {
       MDB_dbi dbi = 0;
       if (rc = mdb_dbi_open(txn.get(), name, MDB_CREATE, &dbi); rc != MDB_SUCCESS) {
         return Fail(LmdbError(rc, "cannot create " + path));

@@ -109,6 +109,13 @@ struct Databases {
 // The name of the snapshots sub-database.
 inline constexpr const char* kSnapshotsDb = "snapshots";
 
+// The name of the schemas sub-database: (event type, 0, registration (u64 BE))
+// -> Schema record. Optional like `snapshots`: see Environment::schemas_dbi().
+inline constexpr const char* kSchemasDb = "schemas";
+// The cairn_meta key of the schema generation (decimal text; absent = 0): raised
+// by every schema write, read by every group commit (docs/lmdb-layout.md).
+inline constexpr std::string_view kSchemaGenerationKey = "schema_generation";
+
 // The value of cairn_meta's "magic": marks an LMDB environment as a cairn store.
 inline constexpr std::string_view kMagic = "cairn event store";
 // Format of the store's layout. Do not change the meaning of an existing version.
@@ -171,6 +178,15 @@ class Environment {
   // then the gate: call with neither held.
   Result<std::optional<MDB_dbi>> FindSnapshotsDbi(std::chrono::milliseconds timeout);
 
+  // The same three for the `schemas` sub-database (stores created before it
+  // existed lack it until their first schema write).
+  std::optional<MDB_dbi> schemas_dbi() const {
+    const std::int64_t dbi = schemas_dbi_.load(std::memory_order_acquire);
+    return dbi < 0 ? std::nullopt : std::optional<MDB_dbi>(static_cast<MDB_dbi>(dbi));
+  }
+  void SetSchemasDbi(MDB_dbi dbi) { schemas_dbi_.store(dbi, std::memory_order_release); }
+  Result<std::optional<MDB_dbi>> FindSchemasDbi(std::chrono::milliseconds timeout);
+
  private:
   Environment(std::string path, dev_t device, ino_t inode, EnvHandle env, const Databases& dbs,
               std::optional<MDB_dbi> snapshots, bool read_only, int write_lock_fd)
@@ -184,6 +200,9 @@ class Environment {
         snapshots_dbi_(snapshots ? static_cast<std::int64_t>(*snapshots) : -1) {}
 
   Status Resize(std::size_t new_size, std::chrono::milliseconds timeout, std::string_view why);
+  // Looks for the optional sub-database `name` as FindSnapshotsDbi does, recording its handle in `slot`.
+  Result<std::optional<MDB_dbi>> FindOptionalDbi(const char* name, std::atomic<std::int64_t>& slot,
+                                                 std::chrono::milliseconds timeout);
 
   const std::string path_;
   const dev_t device_;
@@ -198,6 +217,7 @@ class Environment {
   std::atomic<bool> growth_requested_{false};
   std::mutex dbi_mutex_;
   std::atomic<std::int64_t> snapshots_dbi_;  // -1 until known
+  std::atomic<std::int64_t> schemas_dbi_{-1};  // -1 until known (OpenEnv's lookup sets it)
 };
 
 // Refuses, without changing anything, a file that is not an LMDB data file in

@@ -443,6 +443,31 @@ Result<StreamRecord> ReadStreamRecord(const MDB_val& value) {
   }
 }
 
+std::string EncodeSchemaRecord(std::int64_t registered_at_us, std::string_view document) {
+  capnp::MallocMessageBuilder message;
+  auto record = message.initRoot<records::Schema>();
+  record.setRegisteredAt(registered_at_us);
+  if (!document.empty()) {
+    record.setDocument(capnp::Data::Reader(reinterpret_cast<const capnp::byte*>(document.data()), document.size()));
+  }
+  auto words = capnp::messageToFlatArray(message);
+  auto bytes = words.asBytes();
+  return std::string(reinterpret_cast<const char*>(bytes.begin()), bytes.size());
+}
+
+Status ReadSchemaRecord(const MDB_val& value, AlignedScratch& scratch, std::int64_t& registered_at_us,
+                        std::string_view& document) {
+  try {
+    capnp::FlatArrayMessageReader message(AlignedWords(value, scratch, false), RecordReaderOptions());
+    auto record = message.getRoot<records::Schema>();
+    registered_at_us = record.getRegisteredAt();
+    document = ViewOf(record.getDocument());
+  } catch (const kj::Exception& e) {
+    return Fail(ErrorCode::kCorruption, std::string("a schema record cannot be decoded: ") + e.getDescription().cStr());
+  }
+  return {};
+}
+
 std::uint64_t MisalignedRecordCopies() { return misaligned_copies.load(std::memory_order_relaxed); }
 
 }  // namespace cairn::detail::lmdb

@@ -116,6 +116,17 @@ Status WriteSnapshotRecord(const SnapshotView& snapshot, void* out, AlignedScrat
 // its checksum then fails and the store reports it as not intact.
 void ReadSnapshotRecord(const MDB_val& value, AlignedScratch& scratch, SnapshotView& snapshot);
 
+// `schemas` keys have the layout of `snapshots` keys, with the event type for
+// the stream name and the registration number for the revision: build and split
+// them with SnapshotRecordKey, SnapshotStreamEnd and ParseSnapshotRecordKey.
+// The `schemas` value: a Schema record (a flat single-segment message).
+std::string EncodeSchemaRecord(std::int64_t registered_at_us, std::string_view document);
+// Decodes a `schemas` value; the document points into `value` when it is
+// 8-byte aligned, else into `scratch` (valid until its next use). kCorruption
+// when it does not decode.
+Status ReadSchemaRecord(const MDB_val& value, AlignedScratch& scratch, std::int64_t& registered_at_us,
+                        std::string_view& document);
+
 // How many values were copied because they were not 8-byte aligned (process-wide,
 // for tests and docs/lmdb-layout.md's measurements).
 std::uint64_t MisalignedRecordCopies();

@@ -50,3 +50,11 @@ struct Snapshot {
   state @3 :Data;            # the encoded state, byte-exact (null when empty)
   checksum @4 :Data;         # 32 bytes: SnapshotChecksum of the key's stream and revision and the fields above
 }
+
+# One registration of an event type's JSON Schema: the value of `schemas`, keyed
+# by the type, a 0 byte and the registration number (u64 big-endian). Derived
+# configuration, outside the audit chain (like snapshots).
+struct Schema {
+  registeredAt @0 :Int64;  # microseconds since the Unix epoch, UTC
+  document @1 :Data;       # the JSON Schema document, byte-exact as registered
+}

@@ -99,6 +99,25 @@ CREATE TABLE IF NOT EXISTS snapshots (
 );
 )sql";
 
+// Schemas (docs/sqlite-schema.md): the JSON Schema of event types, checked on
+// append. Configuration like snapshots — outside the audit chain, not exported.
+// Each PutSchema adds a registration (1, 2, 3, … per type); the highest is the
+// current one, the others are history. DeleteSchema deletes all of a type's.
+// cairn_meta's 'schema_generation' counts schema writes, so that a writer sees
+// in its own transaction whether the schemas changed since it last read them.
+//
+// Part of the schema of new stores; format 1 stores created before it existed
+// get it when first opened writable, exactly like `snapshots`.
+constexpr const char* kSchemasSchema = R"sql(
+CREATE TABLE IF NOT EXISTS schemas (
+  event_type    TEXT NOT NULL,
+  registration  INTEGER NOT NULL,  -- 1 for the type's first schema, +1 per replacement; the highest is current
+  registered_at INTEGER NOT NULL,  -- microseconds since the Unix epoch, UTC
+  schema        TEXT NOT NULL,     -- the JSON Schema document (draft 4), byte-exact as registered
+  PRIMARY KEY (event_type, registration DESC)
+) WITHOUT ROWID;
+)sql";
+
 constexpr const char* kEventColumns =
     "position, stream, revision, event_id, type, recorded_at, content_type, data, metadata, hash";
 
@@ -260,6 +279,57 @@ class Connection {
     return has_snapshots_table_;
   }
 
+  // Whether the store has the schemas table (as HasSnapshotsTable).
+  Result<bool> HasSchemasTable() {
+    if (has_schemas_table_) return true;
+    auto count = QueryInt("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'schemas'",
+                          "looking for the schemas table");
+    if (!count) return Fail(count.error());
+    has_schemas_table_ = *count > 0;
+    return has_schemas_table_;
+  }
+
+  Result<std::uint64_t> GetSchemaGeneration() {
+    auto generation = QueryInt("SELECT CAST(value AS INTEGER) FROM cairn_meta WHERE key = 'schema_generation'",
+                               "reading the schema generation");
+    if (!generation) return Fail(generation.error());
+    return static_cast<std::uint64_t>(*generation);
+  }
+
+  // Visits schemas as Reader::ReadSchemas describes; the caller holds a transaction.
+  Result<std::uint64_t> ReadSchemas(std::string_view event_type, bool history, const SchemaVisitor& visit) {
+    auto present = HasSchemasTable();
+    if (!present) return Fail(present.error());
+    if (!*present) return 0;  // a store older than the table: no schemas yet
+    // Newest first within a type, so the first row of each type is its current schema.
+    auto stmt = Prepare(event_type.empty()
+                            ? "SELECT event_type, registration, registered_at, schema FROM schemas "
+                              "ORDER BY event_type, registration DESC"
+                            : "SELECT event_type, registration, registered_at, schema FROM schemas "
+                              "WHERE event_type = ?1 ORDER BY registration DESC");
+    if (!stmt) return Fail(stmt.error());
+    Statement query(*stmt);
+    if (!event_type.empty()) query.BindText(1, event_type);
+    std::uint64_t visited = 0;
+    std::string previous_type;
+    bool first = true;
+    while (true) {
+      auto step = query.Next(db(), "reading schemas");
+      if (!step) return Fail(step.error());
+      if (*step == Statement::Step::kDone) return visited;
+      SchemaView schema{.event_type = ColumnBytes(query.get(), 0),
+                        .registration = static_cast<std::uint64_t>(sqlite3_column_int64(query.get(), 1)),
+                        .registered_at_us = sqlite3_column_int64(query.get(), 2),
+                        .schema = ColumnBytes(query.get(), 3)};
+      schema.current = first || schema.event_type != previous_type;
+      first = false;
+      previous_type.assign(schema.event_type);
+      if (!schema.current && !history) continue;
+      ++visited;
+      if (!visit(schema)) return visited;
+    }
+  }
+
   Result<std::optional<StreamState>> GetStream(std::string_view stream) {
     auto stmt = Prepare("SELECT head_revision, head_position, deleted FROM streams WHERE stream = ?1");
     if (!stmt) return Fail(stmt.error());
@@ -277,6 +347,7 @@ class Connection {
   SqliteHandle db_;
   std::unordered_map<const char*, StatementHandle> statements_;  // keyed by the literal's address
   bool has_snapshots_table_ = false;
+  bool has_schemas_table_ = false;
 };
 
 // Ends a read transaction (BEGIN … COMMIT) however the read ends, a throwing visitor included.
@@ -450,6 +521,46 @@ class SqliteReader final : public Reader {
       ++visited;
       if (!visit(RowToSnapshot(query.get()))) return visited;
     }
+  }
+
+  Result<SchemaScan> ReadSchemas(std::string_view event_type, bool history, const SchemaVisitor& visit) override {
+    // One read transaction: the generation and the rows see the same snapshot.
+    auto transaction = ReadTransaction::Begin(conn_.get());
+    if (!transaction) return Fail(transaction.error());
+    auto generation = conn_->GetSchemaGeneration();
+    if (!generation) return Fail(generation.error());
+    auto visited = conn_->ReadSchemas(event_type, history, visit);
+    if (!visited) return Fail(visited.error());
+    return SchemaScan{.visited = *visited, .generation = *generation};
+  }
+
+  Result<std::uint64_t> PositionAtOrAfter(std::int64_t recorded_at_us) override {
+    auto transaction = ReadTransaction::Begin(conn_.get());
+    if (!transaction) return Fail(transaction.error());
+    auto head = conn_->GetHead();
+    if (!head) return Fail(head.error());
+    if (head->position == 0 || head->recorded_at_us < recorded_at_us) return head->position + 1;
+    auto stmt = conn_->Prepare("SELECT recorded_at FROM events WHERE position = ?1");
+    if (!stmt) return Fail(stmt.error());
+    // recorded_at never decreases along positions (1..head, no gaps): the answer is
+    // in [low, high], and high's recorded_at is at or after the time.
+    std::uint64_t low = 1, high = head->position;
+    while (low < high) {
+      const std::uint64_t middle = low + (high - low) / 2;
+      Statement query(*stmt);
+      query.Bind(1, ToSqlInt(middle));
+      auto step = query.Next(conn_->db(), "reading the log");
+      if (!step) return Fail(step.error());
+      if (*step == Statement::Step::kDone) {
+        return Fail(ErrorCode::kCorruption, "position " + std::to_string(middle) + " is missing from the log");
+      }
+      if (sqlite3_column_int64(query.get(), 0) >= recorded_at_us) {
+        high = middle;
+      } else {
+        low = middle + 1;
+      }
+    }
+    return low;
   }
 
   Result<std::vector<std::pair<std::string, std::string>>> ReadMeta(std::string_view prefix) override {
@@ -628,6 +739,51 @@ class SqliteWriteTransaction final : public WriteTransaction {
     return {};
   }
 
+  Result<std::uint64_t> GetSchemaGeneration() override { return conn_->GetSchemaGeneration(); }
+
+  Status SetSchemaGeneration(std::uint64_t generation) override {
+    auto stmt = conn_->Prepare(
+        "INSERT INTO cairn_meta (key, value) VALUES ('schema_generation', ?1) "
+        "ON CONFLICT (key) DO UPDATE SET value = excluded.value");
+    if (!stmt) return Fail(stmt.error());
+    Statement upsert(*stmt);
+    const std::string text = std::to_string(generation);
+    upsert.BindText(1, text);
+    auto step = upsert.Next(conn_->db(), "writing the schema generation");
+    if (!step) return Fail(step.error());
+    return {};
+  }
+
+  Result<std::uint64_t> ReadSchemas(std::string_view event_type, bool history, const SchemaVisitor& visit) override {
+    return conn_->ReadSchemas(event_type, history, visit);
+  }
+
+  // The writer's connection always has the schemas table: OpenSqliteBackend
+  // adds it to an older store when it opens it writable.
+  Status PutSchema(const SchemaView& schema) override {
+    auto stmt = conn_->Prepare(
+        "INSERT INTO schemas (event_type, registration, registered_at, schema) VALUES (?1, ?2, ?3, ?4)");
+    if (!stmt) return Fail(stmt.error());
+    Statement insert(*stmt);
+    insert.BindText(1, schema.event_type);
+    insert.Bind(2, ToSqlInt(schema.registration));
+    insert.Bind(3, schema.registered_at_us);
+    insert.BindText(4, schema.schema);
+    auto step = insert.Next(conn_->db(), "writing a schema");
+    if (!step) return Fail(step.error());
+    return {};
+  }
+
+  Result<std::uint64_t> DeleteSchemas(std::string_view event_type) override {
+    auto stmt = conn_->Prepare("DELETE FROM schemas WHERE event_type = ?1");
+    if (!stmt) return Fail(stmt.error());
+    Statement erase(*stmt);
+    erase.BindText(1, event_type);
+    auto step = erase.Next(conn_->db(), "deleting a schema");
+    if (!step) return Fail(step.error());
+    return static_cast<std::uint64_t>(sqlite3_changes(conn_->db()));
+  }
+
   Status PutMeta(std::string_view key, std::string_view value) override {
     auto stmt = conn_->Prepare("INSERT INTO cairn_meta (key, value) VALUES (?1, ?2) "
                                "ON CONFLICT (key) DO UPDATE SET value = excluded.value");
@@ -760,7 +916,7 @@ Status CheckExistingFile(const std::string& path, const struct stat& st) {
 Status WriteSchema(const std::string& file, const Options& options) {
   auto conn = Connection::Open(file, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, options);
   if (!conn) return Fail(conn.error());
-  std::string ddl = std::string("PRAGMA synchronous = FULL; BEGIN EXCLUSIVE;") + kSchema + kSnapshotsSchema +
+  std::string ddl = std::string("PRAGMA synchronous = FULL; BEGIN EXCLUSIVE;") + kSchema + kSnapshotsSchema + kSchemasSchema +
                     "PRAGMA application_id = " + std::to_string(kApplicationId) +
                     ";\nPRAGMA user_version = " + std::to_string(kFormatVersion) + ";\n" +
                     "INSERT INTO cairn_meta (key, value) VALUES ('format_version', '" +
@@ -836,6 +992,14 @@ Result<std::unique_ptr<Backend>> OpenSqliteBackend(const std::string& path, cons
       if (auto ok = writer->Exec(kSnapshotsSchema, "adding the snapshots table"); !ok) return Fail(ok.error());
       has_snapshots = writer->HasSnapshotsTable();
       if (!has_snapshots) return Fail(has_snapshots.error());
+    }
+    // The same for the schemas table.
+    auto has_schemas = writer->HasSchemasTable();
+    if (!has_schemas) return Fail(has_schemas.error());
+    if (!*has_schemas) {
+      if (auto ok = writer->Exec(kSchemasSchema, "adding the schemas table"); !ok) return Fail(ok.error());
+      has_schemas = writer->HasSchemasTable();
+      if (!has_schemas) return Fail(has_schemas.error());
     }
   }
   return std::unique_ptr<Backend>(std::make_unique<SqliteBackend>(path, options, std::move(writer)));

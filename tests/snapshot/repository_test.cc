@@ -204,6 +204,22 @@ class FaultyStore final : public cairn::EventStore {
   cairn::Result<std::uint64_t> PruneSnapshots(std::optional<std::string_view> stream, std::size_t keep) override {
     return inner_.PruneSnapshots(stream, keep);
   }
+  cairn::Result<std::uint64_t> PutSchema(std::string_view event_type, std::string_view schema_json) override {
+    return inner_.PutSchema(event_type, schema_json);
+  }
+  cairn::Result<cairn::SchemaInfo> GetSchema(std::string_view event_type) override {
+    return inner_.GetSchema(event_type);
+  }
+  cairn::Result<std::uint64_t> ReadSchemas(const cairn::SchemaVisitor& visit,
+                                           const cairn::ReadSchemasOptions& options) override {
+    return inner_.ReadSchemas(visit, options);
+  }
+  cairn::Result<std::uint64_t> DeleteSchema(std::string_view event_type) override {
+    return inner_.DeleteSchema(event_type);
+  }
+  cairn::Result<std::uint64_t> PositionAtOrAfter(std::int64_t recorded_at_us) override {
+    return inner_.PositionAtOrAfter(recorded_at_us);
+  }
   cairn::Status SaveCheckpoint(std::string_view name, std::uint64_t position, std::string_view detail) override {
     return inner_.SaveCheckpoint(name, position, detail);
   }

@@ -10,6 +10,8 @@
 //                               snapshots, on both backends (snapshot_scenarios.h)
 //   cairn_bench --bridge --kafka HOST:PORT
 //                               the Kafka relay's publish rate (idempotent, exactly-once) beside
+//   cairn_bench --since         replay --since: time to the first event in a 1,000,000-event log,
+//                               and the cost of JSON Schema validation on appends (since_scenarios.h)
 //                               librdkafka's own, and its commit-to-consumer latency (bridge_scenarios.h)
 //   cairn_bench --projections   read-model rebuilds (SQL and C++ projections, raw SQLite) and the
 //                               live lag of a projection, on both backends (projection_scenarios.h)
@@ -46,6 +48,7 @@
 #include "measure.h"
 #include "projection_scenarios.h"
 #include "report.h"
+#include "since_scenarios.h"
 #include "snapshot_scenarios.h"
 #include "subject.h"
 #include "upcast_scenarios.h"
@@ -55,7 +58,7 @@ namespace {
 
 constexpr std::string_view kUsage =
     R"(usage: cairn_bench [--quick] [--json] [--dir PATH] [--seconds S] [--filter TEXT] [--keep]
-                   [--backends sqlite|lmdb] [--history N] [--snapshots] [--projections] [--upcast]
+                   [--backends sqlite|lmdb] [--history N] [--snapshots] [--projections] [--upcast] [--since]
                    [--bridge --kafka HOST:PORT]
   --quick        short smoke run (0.1 s warm-up, 0.5 s window, smaller read log)
   --json         print results as JSON instead of a table
@@ -81,6 +84,12 @@ constexpr std::string_view kUsage =
                  one thread appends 10,000 events/s (--seconds S: its length; 10 s, 3 s with --quick);
                  --backends sqlite, lmdb or sqlite,lmdb (the default: both); --filter keys: scan,
                  scan_json, raw_normal, raw_full, rebuild_sql, rebuild_cpp, live_lag
+  --since        a store of --history events (1,000,000; 100,000 with --quick) in 1,000-event appends:
+                 the time to the first event of `replay --since T` (PositionAtOrAfter + the first
+                 read) for 200 times spread over the log, with and without opening the store, and
+                 from the middle beside a scan from position 1 (target < 50 ms); then 100-event
+                 appends for --seconds without and with a JSON Schema for their type; --backends
+                 sqlite, lmdb or sqlite,lmdb (the default: both)
   --bridge       the Kafka relay against the broker at --kafka (tools/kafka/kafka.sh start DIR gives
                  one): --history events (500,000; 50,000 with --quick) of 300 bytes published by
                  librdkafka's idempotent producer alone (the same envelopes, made beforehand), by the
@@ -113,6 +122,7 @@ struct Flags {
   bool bridge = false;
   std::string kafka;
   bool upcast = false;
+  bool since = false;
 };
 
 // Returns nullopt (after printing why) when the command line is not usable.
@@ -143,6 +153,8 @@ std::optional<Flags> ParseFlags(int argc, char** argv) {
       flags.kafka = *v;
     } else if (arg == "--upcast") {
       flags.upcast = true;
+    } else if (arg == "--since") {
+      flags.since = true;
     } else if (arg == "--backends" || arg == "--history") {
       std::optional<std::string> v = value();
       if (!v) return std::nullopt;
@@ -189,11 +201,11 @@ std::optional<Flags> ParseFlags(int argc, char** argv) {
     fmt::print(stderr, "cairn_bench: --bridge needs --kafka HOST:PORT (tools/kafka/kafka.sh start DIR starts a broker)\n");
     return std::nullopt;
   }
-  if (int{flags.snapshots} + int{flags.projections} + int{flags.upcast} + int{flags.bridge} > 1) {
-    fmt::print(stderr, "cairn_bench: --snapshots, --projections, --upcast and --bridge are separate runs\n");
+  if (int{flags.snapshots} + int{flags.projections} + int{flags.upcast} + int{flags.bridge} + int{flags.since} > 1) {
+    fmt::print(stderr, "cairn_bench: --snapshots, --projections, --upcast, --since and --bridge are separate runs\n");
     return std::nullopt;
   }
-  if (!flags.projections && !flags.upcast && flags.backends.find(',') != std::string::npos) {
+  if (!flags.projections && !flags.upcast && !flags.since && flags.backends.find(',') != std::string::npos) {
     fmt::print(stderr, "cairn_bench: --backends {} only goes with --projections or --upcast\n", flags.backends);
     return std::nullopt;
   }
@@ -684,6 +696,31 @@ int Main(int argc, char** argv) {
       PrintUpcastJson(stdout, results, others_cpu.OthersCpus());
     } else {
       PrintUpcastTable(stdout, results, others_cpu.OthersCpus());
+    }
+    return 0;
+  }
+
+  if (flags->since) {
+    SinceRunOptions options{.dir = dir->path(),
+                            .backends = {},
+                            .events = flags->history.value_or(flags->quick ? 100'000 : 1'000'000),
+                            .window = window,
+                            .progress = [](std::string_view line) { fmt::print(stderr, "{}\n", line); }};
+    const std::string backends = flags->backends_given ? flags->backends : "sqlite,lmdb";
+    for (std::size_t at = 0; at < backends.size();) {
+      const std::size_t comma = std::min(backends.find(',', at), backends.size());
+      options.backends.push_back(backends.substr(at, comma - at) == "lmdb" ? BackendKind::kLmdb : BackendKind::kSqlite);
+      at = comma + 1;
+    }
+    std::vector<SinceBackendResult> results;
+    if (Status run = RunSinceScenarios(options, results); !run) {
+      fmt::print(stderr, "cairn_bench: {}\n", run.error().ToString());
+      return 1;
+    }
+    if (flags->json) {
+      PrintSinceJson(stdout, results);
+    } else {
+      PrintSinceTable(stdout, results);
     }
     return 0;
   }

@@ -13,12 +13,19 @@
 #include <fmt/format.h>
 
 #include "cairn/upcast.h"
+#include "time_arg.h"
 
 namespace cairn::cli {
 namespace {
 
 constexpr std::chrono::milliseconds kFollowPollTimeout{200};
 constexpr std::size_t kFollowBatch = 512;
+
+std::int64_t NowMicros() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
 
 CliResult<ExpectedRevision> ParseExpect(const std::string& text) {
   auto expected = ExpectedRevision::Parse(text);
@@ -171,16 +178,43 @@ CliStatus RunRead(const GlobalOptions& global, const ReadCommand& command) {
 }
 
 CliStatus RunReplay(const GlobalOptions& global, const ReplayCommand& command) {
-  const std::uint64_t from = std::max<std::uint64_t>(command.from_position, 1);
-  const std::uint64_t to = command.to_position.value_or(UINT64_MAX);
+  std::uint64_t from = std::max<std::uint64_t>(command.from_position, 1);
+  std::uint64_t to = command.to_position.value_or(UINT64_MAX);
   if (to < from) return UsageError(fmt::format("--to {} is before --from {}", to, from));
   if (command.stream) {
     if (auto ok = ValidateStreamName(*command.stream); !ok) return Fail(StoreFailure(ok.error(), "--stream"));
+  }
+  std::optional<std::int64_t> since, until;
+  if (command.since) {
+    auto parsed = ParseTimestamp(*command.since);
+    if (!parsed) return UsageError("--since: " + parsed.error());
+    since = *parsed;
+  }
+  if (command.until) {
+    auto parsed = ParseTimestamp(*command.until);
+    if (!parsed) return UsageError("--until: " + parsed.error());
+    until = *parsed;
+  }
+  if (since && until && *until < *since) {
+    return UsageError(fmt::format("--until {} is before --since {}", *command.until, *command.since));
   }
   auto upcasters = LoadUpcast(command.upcast);
   if (!upcasters) return Fail(upcasters.error());
   auto store = OpenExistingStore(global, /*read_only=*/true);
   if (!store) return Fail(store.error());
+  // Times become positions by binary search (recorded_at never decreases along
+  // the log): --since is inclusive, --until exclusive, so consecutive windows
+  // [a, b) and [b, c) replay every event exactly once.
+  if (since) {
+    auto position = (*store)->PositionAtOrAfter(*since);
+    if (!position) return Fail(StoreFailure(position.error(), "cannot find --since in the log"));
+    from = std::max(from, *position);
+  }
+  if (until && !command.follow) {
+    auto position = (*store)->PositionAtOrAfter(*until);
+    if (!position) return Fail(StoreFailure(position.error(), "cannot find --until in the log"));
+    to = std::min(to, *position - 1);  // may end before `from`: then nothing is in the window
+  }
 
   // The store filters by category and type; a single stream is its category
   // narrowed down here by name.
@@ -191,7 +225,7 @@ CliStatus RunReplay(const GlobalOptions& global, const ReplayCommand& command) {
   UpcastingPrinter upcasting(printer, *upcasters, command.types);
   bool past_end = false;
   auto visit = [&](const EventView& event) {
-    if (event.position > to) {
+    if (event.position > to || (until && event.recorded_at_us >= *until)) {
       past_end = true;
       return false;
     }
@@ -231,6 +265,8 @@ CliStatus RunReplay(const GlobalOptions& global, const ReplayCommand& command) {
     }
     if (*polled > 0) printer.Flush();
     if (std::ferror(stdout)) break;  // nobody is reading any more; main() reports it
+    // --until has passed on this clock: whatever commits from now on is recorded after it.
+    if (*polled == 0 && until && NowMicros() >= *until) break;
   }
   // Interrupted by SIGINT/SIGTERM, or --to reached: both are a normal end.
   printer.Finish();

@@ -43,6 +43,8 @@ struct ReadCommand {
 };
 
 struct ReplayCommand {
+  std::optional<std::string> since;  // ISO-8601: the first event recorded at or after it (inclusive)
+  std::optional<std::string> until;  // ISO-8601: only events recorded before it (exclusive)
   std::optional<std::string> stream;
   std::optional<std::string> category;
   std::uint64_t from_position = 1;
@@ -128,6 +130,31 @@ struct BridgeTopicsCommand {
   std::string config;
 };
 
+// cairn schema add|list|show|delete
+struct SchemaAddCommand {
+  std::string event_type;
+  std::string file;  // the JSON Schema document's file, or "-" for stdin
+};
+
+struct SchemaListCommand {
+  bool history = false;  // every registration, not only the current ones
+};
+
+struct SchemaShowCommand {
+  std::string event_type;
+};
+
+struct SchemaDeleteCommand {
+  std::string event_type;
+};
+
+// cairn catalog
+struct CatalogCommand {
+  std::string format;                 // jsonl (or json), markdown or table; empty: the global --format
+  std::optional<std::string> bridge;  // a bridge file: topics and partition keys
+  std::uint64_t sample = 100;         // events per type whose fields are looked at
+};
+
 CliStatus RunInit(const GlobalOptions& global, const InitCommand& command);
 CliStatus RunAppend(const GlobalOptions& global, const AppendCommand& command);
 CliStatus RunDelete(const GlobalOptions& global, const DeleteCommand& command);
@@ -148,6 +175,14 @@ CliStatus RunProjectionRun(const GlobalOptions& global, const ProjectionRunComma
 CliStatus RunProjectionRebuild(const GlobalOptions& global, const ProjectionRebuildCommand& command);
 CliStatus RunProjectionStatus(const GlobalOptions& global, const ProjectionStatusCommand& command);
 CliStatus RunProjectionParked(const GlobalOptions& global, const ProjectionParkedCommand& command);
+
+// schema_commands.cc
+CliStatus RunSchemaAdd(const GlobalOptions& global, const SchemaAddCommand& command);
+CliStatus RunSchemaList(const GlobalOptions& global, const SchemaListCommand& command);
+CliStatus RunSchemaShow(const GlobalOptions& global, const SchemaShowCommand& command);
+CliStatus RunSchemaDelete(const GlobalOptions& global, const SchemaDeleteCommand& command);
+// catalog_command.cc
+CliStatus RunCatalog(const GlobalOptions& global, const CatalogCommand& command);
 
 // bridge_commands.cc
 CliStatus RunBridgeRun(const GlobalOptions& global, const BridgeRunCommand& command);

@@ -66,7 +66,8 @@ CLI::Option* AddTypes(CLI::App* app, std::vector<std::string>& types, const std:
 }
 
 int Main(int argc, char** argv) {
-  CLI::App app{"cairn: create, write, read, replay, audit, export and import a cairn event store; manage snapshots;\n"
+  CLI::App app{"cairn: create, write, read, replay, audit, export and import a cairn event store; manage snapshots and\n"
+               "JSON Schemas; describe the event catalog; "
                "run projections into read models; publish to Kafka.",
                "cairn"};
   app.set_version_flag("--version", CAIRN_VERSION);
@@ -193,6 +194,12 @@ int Main(int argc, char** argv) {
       ->check(kDecimal)
       ->type_name("N");
   AddOptionalUint(replay, "--to", replay_command.to_position, "Last global position (inclusive)");
+  AddOptionalString(replay, "--since", replay_command.since,
+                    "Only events recorded at or after this time (ISO-8601 with Z or an offset; inclusive)")
+      ->type_name("TIME");
+  AddOptionalString(replay, "--until", replay_command.until,
+                    "Only events recorded before this time (ISO-8601 with Z or an offset; exclusive)")
+      ->type_name("TIME");
   AddTypes(replay, replay_command.types, "Only events of this type (repeatable; with --upcast, the type after upcasting)");
   AddOptionalString(replay, "--upcast", replay_command.upcast,
                     "Upcast events with this declarative upcaster file (JSON, docs/schemas.md) before printing")
@@ -202,8 +209,15 @@ int Main(int argc, char** argv) {
   replay->footer(Footer("Positions are places in the global log (1, 2, 3, ... without gaps). Unlike `read`, replay\n"
                  "walks the log: a deleted stream's events and its $stream.deleted tombstone are shown, and a\n"
                  "stream that does not exist simply has none. With --upcast, events are shown as their newest\n"
-                 "version; position, id and hash stay those of the stored event.",
+                 "version; position, id and hash stay those of the stored event.\n"
+                 "--since and --until select by recorded time, found by binary search (recorded_at never\n"
+                 "decreases along the log): --since T starts at the first event recorded at or after T (every\n"
+                 "event recorded at exactly T is included); --until U ends before the first event recorded at\n"
+                 "or after U (exclusive), so windows [T, U) and [U, V) never overlap. Times are ISO-8601 with a\n"
+                 "zone, as cairn prints them: 2026-11-23T13:45:01.123456Z or 2026-11-23T14:45:01+01:00. They\n"
+                 "combine with --from/--to (the narrower bound wins) and the filters.",
                  "  cairn replay\n"
+                        "  cairn replay --since 2026-11-23T00:00:00Z --until 2026-11-24T00:00:00Z\n"
                         "  cairn replay --category order --from 1000 --to 2000\n"
                         "  cairn replay --type order.paid.v1 --follow | my-consumer\n"
                         "  cairn replay --category order --upcast upcasters/orders.json\n"));
@@ -320,6 +334,84 @@ int Main(int argc, char** argv) {
   snapshot_prune->footer(Footer("Prints {\"deleted\":N}. The events are never touched.",
                                 "  cairn snapshot prune --keep 3\n"
                                 "  cairn snapshot prune --keep 0 order-42\n"));
+
+  // schema add|list|show|delete
+  CLI::App* schema = app.add_subcommand("schema", "Register, list, show and delete the JSON Schemas appends are checked against");
+  schema->require_subcommand(1);
+  schema->footer(Footer(
+      "A JSON Schema (draft 4) registered for an event type is checked on every append of that type:\n"
+      "an event whose data does not validate is refused with the JSON pointer and keyword that failed,\n"
+      "and nothing of its append is written. Schemas are configuration kept in the store beside the log:\n"
+      "not on the audit chain, not exported. Events already in the log are never re-checked.",
+      "  cairn schema add order.placed.v1 order-placed.schema.json\n"
+      "  cairn schema list --format table\n"
+      "  cairn schema show order.placed.v1\n"
+      "  cairn schema delete order.placed.v1\n"));
+
+  SchemaAddCommand schema_add_command;
+  CLI::App* schema_add = schema->add_subcommand("add", "Register a JSON Schema for an event type (replacing its current one)");
+  schema_add->add_option("type", schema_add_command.event_type, "Event type, e.g. order.placed.v1")->required();
+  CLI::Option* schema_file_arg =
+      schema_add->add_option("file", schema_add_command.file, "The schema's JSON file, or - for stdin")->type_name("FILE");
+  CLI::Option* schema_file_opt =
+      schema_add->add_option("--file", schema_add_command.file, "The same as FILE")->type_name("FILE");
+  schema_file_arg->excludes(schema_file_opt);
+  schema_add->footer(Footer(
+      "Prints {\"event_type\":T,\"registration\":N}: 1 for the type's first schema, one more for each\n"
+      "replacement (older registrations stay as history: schema list --history). The document must be\n"
+      "a valid draft-4 JSON Schema (checked against the draft-4 meta-schema); \"$schema\", if given, must\n"
+      "be draft 4; keywords of later drafts that draft 4 would silently ignore (const, if/then/else,\n"
+      "contains, ...) are refused, and so are patterns RapidJSON cannot compile and \"$ref\"s that do not\n"
+      "point inside the document. A refused schema exits with 1 and says what and where.",
+      "  cairn schema add order.placed.v1 order-placed.schema.json\n"
+      "  cairn schema add order.placed.v1 --file - < order-placed.schema.json\n"));
+
+  SchemaListCommand schema_list_command;
+  CLI::App* schema_list = schema->add_subcommand("list", "List the registered schemas");
+  schema_list->add_flag("--history", schema_list_command.history, "Every registration, not only the current ones");
+  schema_list->footer(Footer(
+      "One object per schema, by event type (newest registration first with --history): event_type,\n"
+      "registration, registered_at, current, label (its $id, id or title) and schema_bytes.",
+      "  cairn schema list\n  cairn schema list --history --format table\n"));
+
+  SchemaShowCommand schema_show_command;
+  CLI::App* schema_show = schema->add_subcommand("show", "Show the current schema of an event type");
+  schema_show->add_option("type", schema_show_command.event_type, "Event type")->required();
+  schema_show->footer(Footer("Prints event_type, registration, registered_at, label and the schema (a JSON value;\n"
+                             "the document as registered after a table). A type without a schema exits with 1.",
+                             "  cairn schema show order.placed.v1\n"));
+
+  SchemaDeleteCommand schema_delete_command;
+  CLI::App* schema_delete =
+      schema->add_subcommand("delete", "Delete an event type's schema (all its registrations): it is no longer checked");
+  schema_delete->add_option("type", schema_delete_command.event_type, "Event type")->required();
+  schema_delete->footer(Footer("Prints {\"event_type\":T,\"deleted\":N}; deleting nothing is not an error.",
+                               "  cairn schema delete order.placed.v1\n"));
+
+  // catalog
+  CatalogCommand catalog_command;
+  CLI::App* catalog = app.add_subcommand("catalog", "Describe the event types the store holds (the event catalog)");
+  catalog->add_option("--format", catalog_command.format,
+                      "jsonl (or json: one object per type), markdown (the standards' catalog table) or table")
+      ->check(CLI::IsMember({"jsonl", "json", "markdown", "table"}));
+  AddOptionalString(catalog, "--bridge", catalog_command.bridge,
+                    "A bridge file: adds each type's Kafka topic(s) (its routes)")
+      ->type_name("FILE");
+  catalog
+      ->add_option_function<std::string>(
+          "--sample", [&](const std::string& text) { catalog_command.sample = ToUint(text); },
+          "Events per type whose data is looked at for its fields (default: 100)")
+      ->check(kDecimal)
+      ->type_name("N");
+  catalog->footer(Footer(
+      "Scans the log once. Per event type: base type and version (the .vN suffix; none = 1), event count,\n"
+      "first and last position and recorded time, the categories of its streams, the top-level fields of\n"
+      "the data of its first --sample events with their JSON types (seen: in how many), and its current\n"
+      "schema. With --bridge, the topics its events are routed to (\"unroutable\" when a category has no\n"
+      "route). The partition key is always the stream name (the bridge's Kafka message key). Markdown\n"
+      "groups types by domain (the type's first segment) as the platform standards' event catalog does.",
+      "  cairn catalog --format markdown > docs/event-catalog.md\n"
+      "  cairn catalog --bridge bridge/orders.toml --format table\n"));
 
   // projection run|rebuild|status|parked
   CLI::App* projection = app.add_subcommand("projection", "Run SQL projections into a read model; show their status");
@@ -533,6 +625,20 @@ int Main(int argc, char** argv) {
     status = RunSnapshotDelete(global, snapshot_delete_command);
   } else if (snapshot_prune->parsed()) {
     status = RunSnapshotPrune(global, snapshot_prune_command);
+  } else if (schema_add->parsed()) {
+    if (schema_add_command.file.empty()) {
+      PrintError("schema add needs the schema's FILE (or --file FILE, or - for stdin)");
+      return kExitUsage;
+    }
+    status = RunSchemaAdd(global, schema_add_command);
+  } else if (schema_list->parsed()) {
+    status = RunSchemaList(global, schema_list_command);
+  } else if (schema_show->parsed()) {
+    status = RunSchemaShow(global, schema_show_command);
+  } else if (schema_delete->parsed()) {
+    status = RunSchemaDelete(global, schema_delete_command);
+  } else if (catalog->parsed()) {
+    status = RunCatalog(global, catalog_command);
   } else if (projection_run->parsed()) {
     status = RunProjectionRun(global, projection_run_command);
   } else if (projection_rebuild->parsed()) {

@@ -264,6 +264,11 @@ Record& Record::AddNull(std::string_view key) {
   return *this;
 }
 
+Record& Record::AddJson(std::string_view key, std::string_view json) {
+  fields_.push_back({std::string(key), std::string(json), Printable(json)});
+  return *this;
+}
+
 Record& Record::AddReal(std::string_view key, double value, int decimals) {
   if (!std::isfinite(value)) return AddNull(key);
   std::string text = fmt::format("{:.{}f}", value, std::max(decimals, 0));

@@ -79,6 +79,8 @@ class Record {
   Record& Add(std::string_view key, std::string_view value);
   Record& Add(std::string_view key, const char* value) { return Add(key, std::string_view(value)); }
   Record& AddNull(std::string_view key);
+  // A JSON value given as its (valid, compact) text; a table shows the text.
+  Record& AddJson(std::string_view key, std::string_view json);
   // A real number with at most `decimals` decimals, trailing zeros dropped
   // (1.5, 0, 2048.125); a NaN or an infinity is null.
   Record& AddReal(std::string_view key, double value, int decimals = 3);

@@ -202,6 +202,38 @@ struct SnapshotData {
   std::string state;
 };
 
+// A JSON Schema registered for an event type (EventStore::PutSchema). Like
+// snapshots, schemas are configuration kept in the store file beside the log:
+// not on the audit chain, not exported. Registering a schema for a type that
+// already has one adds a newer registration; the older ones are kept as history.
+struct SchemaView {
+  std::string_view event_type;
+  // 1 for the type's first schema, then one more for each replacement.
+  std::uint64_t registration = 0;
+  std::int64_t registered_at_us = 0;  // set by the store when saved
+  std::string_view schema;            // the JSON Schema document, byte-exact as given
+  // True for the type's newest registration: the one appends are checked against.
+  bool current = true;
+};
+
+// Receives each schema of a read; return true to continue. The view is valid only during the call.
+using SchemaVisitor = std::function<bool(const SchemaView&)>;
+
+// An owning copy of a SchemaView.
+struct SchemaInfo {
+  std::string event_type;
+  std::uint64_t registration = 0;
+  std::int64_t registered_at_us = 0;
+  std::string schema;
+};
+
+struct ReadSchemasOptions {
+  // Only this event type's schema(s); every type's when empty.
+  std::string event_type;
+  // Every registration, each type's newest first; only the current ones when false.
+  bool history = false;
+};
+
 // A named checkpoint: how far a consumer of the log (a bridge relay) has got,
 // kept in the store file so that it survives with the log and needs no other
 // database. Not on the audit chain and not exported (it is a consumer's state,
@@ -233,7 +265,8 @@ class EventStore {
   //   kStreamDeleted    — the stream is tombstoned
   //   kDuplicateEventId — an event id is committed elsewhere (a retry of this
   //                       same append instead succeeds with already_committed)
-  //   kInvalidArgument  — bad stream name or type, invalid JSON, over a size limit, empty append
+  //   kInvalidArgument  — bad stream name or type, invalid JSON, over a size limit, empty append,
+  //                       data that does not validate against its type's JSON Schema (PutSchema)
   //   kBusy             — another process held the write lock past Options::busy_timeout
   //   kIOError          — the disk failed (full, permission); nothing of it is committed
   virtual Result<AppendResult> Append(std::string_view stream, ExpectedRevision expected,
@@ -325,6 +358,46 @@ class EventStore {
   // Keeps the newest `keep` snapshots of `stream` (of every stream's, for
   // std::nullopt) and deletes the older ones. Returns how many were deleted.
   virtual Result<std::uint64_t> PruneSnapshots(std::optional<std::string_view> stream, std::size_t keep) = 0;
+
+  // JSON Schemas per event type, checked on append. An append whose events
+  // include one of a type with a schema fails as a whole (kInvalidArgument,
+  // nothing written) unless that event's data is JSON that validates; the
+  // message names the event type, the schema ($id, else id, else title) and
+  // the JSON pointer and keyword that failed. Types without a schema are not
+  // checked. The validator is RapidJSON's, which implements JSON Schema draft 4
+  // (docs/schemas.md). Validation runs in the appending thread against
+  // compiled schemas cached by the store; a schema registered meanwhile (by this
+  // or another process) is noticed in the write transaction, which then checks
+  // the append again against the schemas it sees. Writes ride the group commit.
+  //
+  // Registers `schema_json` for `event_type` (replacing, as current, the one it
+  // has) and returns its registration number. Errors:
+  //   kInvalidArgument — a bad or reserved ('$') type; a document that is not
+  //                      JSON, not a valid draft-4 schema (checked against the
+  //                      draft-4 meta-schema), declares another draft in
+  //                      "$schema", uses a keyword draft 4 would silently ignore
+  //                      (const, if, contains, …), has a "pattern" that does not
+  //                      compile or a "$ref" that does not resolve inside the
+  //                      document; over Options::max_event_bytes
+  //   kNotSupported, kBusy, kIOError — as for Append
+  // Events already in the log are not checked against a new schema.
+  virtual Result<std::uint64_t> PutSchema(std::string_view event_type, std::string_view schema_json) = 0;
+  // The current schema of `event_type`; kNotFound when it has none.
+  virtual Result<SchemaInfo> GetSchema(std::string_view event_type) = 0;
+  // Visits schemas by event type (byte order), within one read transaction.
+  // Returns how many were visited.
+  virtual Result<std::uint64_t> ReadSchemas(const SchemaVisitor& visit, const ReadSchemasOptions& options = {}) = 0;
+  // Deletes every registration of `event_type`'s schema: its events are no
+  // longer checked. Returns how many registrations were deleted (0 is not an error).
+  virtual Result<std::uint64_t> DeleteSchema(std::string_view event_type) = 0;
+
+  // Replay from a point in time: the first position whose recorded_at is at or
+  // after `recorded_at_us` (microseconds since the Unix epoch, UTC), or the
+  // head position + 1 when there is none (an empty store: 1). recorded_at never
+  // decreases along the log (an append takes the later of the clock and the
+  // previous event's time; Import refuses a log where it decreases), so this is
+  // a binary search: O(log n) point reads in one read transaction.
+  virtual Result<std::uint64_t> PositionAtOrAfter(std::int64_t recorded_at_us) = 0;
 
   // Named checkpoints (see Checkpoint). A name is 1-200 printable ASCII
   // characters (no spaces); kInvalidArgument otherwise.
