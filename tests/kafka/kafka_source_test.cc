@@ -293,6 +293,30 @@ void AppendOrders(cairn::EventStore& store, std::mt19937& rng, int count) {
   }
 }
 
+// customer_totals.toml built from the store and from the fixture's topic: the same read model.
+void RequireSqlProjectionsEqual(Fixture& fx) {
+  auto projection = cairn::LoadSqlProjection(CAIRN_EXAMPLE_PROJECTIONS_DIR "/customer_totals.toml");
+  CAIRN_REQUIRE_OK(projection);
+  const std::string store_model = fx.File("store-fed.db");
+  const std::string kafka_model = fx.File("kafka-fed.db");
+  {
+    auto runner = fx.StoreRunner(store_model);
+    CAIRN_REQUIRE_OK(runner->Add(*projection));
+    CAIRN_REQUIRE_OK(runner->RunToHead());
+  }
+  {
+    auto runner = fx.KafkaRunner(kafka_model, kafka_test::UniqueName("group"));
+    CAIRN_REQUIRE_OK(runner->Add(*projection));
+    CAIRN_REQUIRE_OK(runner->RunToHead());
+  }
+  for (const std::string sql : {"SELECT * FROM orders ORDER BY stream", "SELECT * FROM customer_totals ORDER BY customer",
+                                "SELECT count(*) FROM cairn_parked"}) {
+    INFO(sql);
+    CHECK(Rows(kafka_model, sql) == Rows(store_model, sql));
+  }
+  CHECK(Rows(kafka_model, "SELECT count(*) FROM orders")[0][0] != "0");
+}
+
 TEST_CASE("a Kafka-fed C++ projection equals the store-fed one, from JSON and from Cap'n Proto envelopes") {
   const auto format = GENERATE(cairn::EnvelopeFormat::kJson, cairn::EnvelopeFormat::kCapnp);
   Fixture fx;
@@ -331,27 +355,7 @@ TEST_CASE("a Kafka-fed SQL projection equals the store-fed one") {
   std::mt19937 rng(11);
   AppendOrders(fx.store(), rng, 200);
   fx.Publish();
-  auto projection = cairn::LoadSqlProjection(CAIRN_EXAMPLE_PROJECTIONS_DIR "/customer_totals.toml");
-  CAIRN_REQUIRE_OK(projection);
-
-  const std::string store_model = fx.File("store-fed.db");
-  const std::string kafka_model = fx.File("kafka-fed.db");
-  {
-    auto runner = fx.StoreRunner(store_model);
-    CAIRN_REQUIRE_OK(runner->Add(*projection));
-    CAIRN_REQUIRE_OK(runner->RunToHead());
-  }
-  {
-    auto runner = fx.KafkaRunner(kafka_model, kafka_test::UniqueName("group"));
-    CAIRN_REQUIRE_OK(runner->Add(*projection));
-    CAIRN_REQUIRE_OK(runner->RunToHead());
-  }
-  for (const std::string sql : {"SELECT * FROM orders ORDER BY stream", "SELECT * FROM customer_totals ORDER BY customer",
-                                "SELECT count(*) FROM cairn_parked"}) {
-    INFO(sql);
-    CHECK(Rows(kafka_model, sql) == Rows(store_model, sql));
-  }
-  CHECK(Rows(kafka_model, "SELECT count(*) FROM orders")[0][0] != "0");
+  RequireSqlProjectionsEqual(fx);
 }
 
 TEST_CASE("a projection fed from what the relay published equals the store-fed one, in both delivery modes") {
@@ -362,26 +366,7 @@ TEST_CASE("a projection fed from what the relay published equals the store-fed o
   fx.PublishWithRelay(mode);
   AppendOrders(fx.store(), rng, 50);  // and what came after a first run
   fx.PublishWithRelay(mode);
-  auto projection = cairn::LoadSqlProjection(CAIRN_EXAMPLE_PROJECTIONS_DIR "/customer_totals.toml");
-  CAIRN_REQUIRE_OK(projection);
-  const std::string store_model = fx.File("store-fed.db");
-  const std::string kafka_model = fx.File("kafka-fed.db");
-  {
-    auto runner = fx.StoreRunner(store_model);
-    CAIRN_REQUIRE_OK(runner->Add(*projection));
-    CAIRN_REQUIRE_OK(runner->RunToHead());
-  }
-  {
-    auto runner = fx.KafkaRunner(kafka_model, kafka_test::UniqueName("group"));
-    CAIRN_REQUIRE_OK(runner->Add(*projection));
-    CAIRN_REQUIRE_OK(runner->RunToHead());
-  }
-  for (const std::string sql : {"SELECT * FROM orders ORDER BY stream", "SELECT * FROM customer_totals ORDER BY customer",
-                                "SELECT count(*) FROM cairn_parked"}) {
-    INFO(sql);
-    CHECK(Rows(kafka_model, sql) == Rows(store_model, sql));
-  }
-  CHECK(Rows(kafka_model, "SELECT count(*) FROM orders")[0][0] != "0");
+  RequireSqlProjectionsEqual(fx);
 }
 
 TEST_CASE("a stopped Kafka-fed runner resumes from the read model's offsets, applying nothing twice") {

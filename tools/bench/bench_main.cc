@@ -606,6 +606,19 @@ bool RunLmdbComparison(const Flags& flags, const ScratchDir& dir, const Window& 
   return true;
 }
 
+// --backends of the runs that take several: both by default; a backend named
+// alone runs alone; "sqlite,lmdb" keeps the order given.
+std::vector<BackendKind> BackendsOf(const Flags& flags) {
+  const std::string backends = flags.backends_given ? flags.backends : "sqlite,lmdb";
+  std::vector<BackendKind> kinds;
+  for (std::size_t at = 0; at < backends.size();) {
+    const std::size_t comma = std::min(backends.find(',', at), backends.size());
+    kinds.push_back(backends.substr(at, comma - at) == "lmdb" ? BackendKind::kLmdb : BackendKind::kSqlite);
+    at = comma + 1;
+  }
+  return kinds;
+}
+
 int Main(int argc, char** argv) {
   std::optional<Flags> flags = ParseFlags(argc, argv);
   if (!flags) return 2;
@@ -681,12 +694,7 @@ int Main(int argc, char** argv) {
                              .events = flags->history.value_or(flags->quick ? 100'000 : 1'000'000),
                              .rounds = flags->quick ? 1 : 3,
                              .progress = [](std::string_view line) { fmt::print(stderr, "{}\n", line); }};
-    const std::string backends = flags->backends_given ? flags->backends : "sqlite,lmdb";
-    for (std::size_t at = 0; at < backends.size();) {
-      const std::size_t comma = std::min(backends.find(',', at), backends.size());
-      options.backends.push_back(backends.substr(at, comma - at) == "lmdb" ? BackendKind::kLmdb : BackendKind::kSqlite);
-      at = comma + 1;
-    }
+    options.backends = BackendsOf(*flags);
     std::vector<UpcastBackendResult> results;
     if (Status run = RunUpcastScenarios(options, results); !run) {
       fmt::print(stderr, "cairn_bench: {}\n", run.error().ToString());
@@ -706,12 +714,7 @@ int Main(int argc, char** argv) {
                             .events = flags->history.value_or(flags->quick ? 100'000 : 1'000'000),
                             .window = window,
                             .progress = [](std::string_view line) { fmt::print(stderr, "{}\n", line); }};
-    const std::string backends = flags->backends_given ? flags->backends : "sqlite,lmdb";
-    for (std::size_t at = 0; at < backends.size();) {
-      const std::size_t comma = std::min(backends.find(',', at), backends.size());
-      options.backends.push_back(backends.substr(at, comma - at) == "lmdb" ? BackendKind::kLmdb : BackendKind::kSqlite);
-      at = comma + 1;
-    }
+    options.backends = BackendsOf(*flags);
     std::vector<SinceBackendResult> results;
     if (Status run = RunSinceScenarios(options, results); !run) {
       fmt::print(stderr, "cairn_bench: {}\n", run.error().ToString());
@@ -735,13 +738,7 @@ int Main(int argc, char** argv) {
         .rounds = flags->quick ? 1 : 3,
         .filter = flags->filter,
         .progress = [](std::string_view line) { fmt::print(stderr, "{}\n", line); }};
-    // Default: both. A backend named alone runs alone; "sqlite,lmdb" keeps the order given.
-    const std::string backends = flags->backends_given ? flags->backends : "sqlite,lmdb";
-    for (std::size_t at = 0; at < backends.size();) {
-      const std::size_t comma = std::min(backends.find(',', at), backends.size());
-      options.backends.push_back(backends.substr(at, comma - at) == "lmdb" ? BackendKind::kLmdb : BackendKind::kSqlite);
-      at = comma + 1;
-    }
+    options.backends = BackendsOf(*flags);
     const std::uint64_t streams = std::min<std::uint64_t>(options.events, kProjectionStreams);
     info.projection_events = streams * (options.events / streams);  // what the stores will hold
     info.live_seconds = options.live_seconds.count();
