@@ -44,9 +44,14 @@ using detail::KafkaProperties;
 constexpr auto kKafkaTimeout = 30s;
 // Idle, the status is saved this often, so `cairn bridge status` sees a recent one.
 constexpr auto kIdleStatusInterval = 5s;
-// The librdkafka message timeout the relay uses unless the bridge file sets one:
-// a send Kafka has not confirmed by then fails, and the relay backs off and produces again.
-constexpr std::string_view kDefaultMessageTimeoutMs = "30000";
+// In idempotent mode librdkafka never gives up on a message (message.timeout.ms
+// = 0) unless the bridge file says otherwise: a message that expired while Kafka
+// was away could be overtaken by a later one of its partition that did not, and
+// sending it again would break the stream's order. Kafka away, the producer's
+// queue fills and the relay waits; librdkafka reconnects with the bridge file's
+// backoff (reconnect.backoff.ms/max.ms from [retry]). In exactly-once mode an
+// aborted transaction is all or nothing, so librdkafka's default applies.
+constexpr std::string_view kIdempotentMessageTimeoutMs = "0";
 
 std::int64_t NowUs() {
   return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
@@ -513,7 +518,8 @@ class RelayImpl final : public Relay {
     relay->UpdateStatus([&](RelayStatus& s) {
       s.last_error = text;
       if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN || err == RD_KAFKA_RESP_ERR__FATAL) {
-        s.state = RelayState::kRetrying;
+        s.state = RelayState::kRetrying;  // back to live with the next confirmed delivery
+        s.failures += 1;
       }
     });
   }
@@ -1071,8 +1077,14 @@ Result<std::unique_ptr<Relay>> Relay::Open(EventStore& store, BridgeConfig confi
   if (options.max_batch_events == 0) return Fail(ErrorCode::kInvalidArgument, "max_batch_events must be at least 1");
   // The relay's own settings first, so that the bridge file and -X can tune
   // them; then the two that make the delivery guarantees, which they cannot.
-  KafkaProperties properties{{"partitioner", "murmur2_random"},
-                             {"message.timeout.ms", std::string(kDefaultMessageTimeoutMs)}};
+  KafkaProperties properties{
+      {"partitioner", "murmur2_random"},
+      {"reconnect.backoff.ms", std::to_string(config.retry.initial_backoff.count())},
+      {"reconnect.backoff.max.ms", std::to_string(config.retry.max_backoff.count())},
+      {"retry.backoff.ms", std::to_string(std::min<std::int64_t>(config.retry.initial_backoff.count(), 300'000))}};
+  if (config.mode == DeliveryMode::kIdempotent) {
+    properties.emplace_back("message.timeout.ms", std::string(kIdempotentMessageTimeoutMs));
+  }
   properties.insert(properties.end(), config.kafka.begin(), config.kafka.end());
   for (const auto& [name, value] : options.kafka_overrides) {
     if (name == "enable.idempotence" || name == "transactional.id") {

@@ -15,9 +15,11 @@
 //    crash or not. A second relay with the same name fences the first.
 //
 // The relay never writes the log: appends go on at full speed whether Kafka is
-// up or not. Kafka away: librdkafka retries; a send that fails for good makes
-// the relay wait (capped exponential backoff with jitter, BridgeConfig::retry)
-// and produce again from its checkpoint — nothing is skipped.
+// up or not. Kafka away: librdkafka keeps every message and reconnects with the
+// bridge file's backoff, and the relay waits while its queue is full; what
+// fails (a transaction, a send with a finite message.timeout.ms) makes the relay
+// back off (capped exponential, jitter: BridgeConfig::retry) and produce again
+// from its checkpoint — nothing is skipped, no stream's order is broken.
 //
 //   auto config = cairn::LoadBridgeConfig("orders.toml");
 //   auto relay = cairn::Relay::Open(*store, *config);
@@ -67,7 +69,7 @@ struct RelayStatus {
   std::uint64_t published = 0;      // events confirmed, since the relay started
   std::uint64_t retried = 0;        // events produced again after a failure
   std::uint64_t dead_lettered = 0;  // poison events sent to a dead-letter topic
-  std::uint64_t failures = 0;       // failed sends or transactions that made the relay back off
+  std::uint64_t failures = 0;       // Kafka lost (all brokers down), and failed sends or transactions that made it back off
   std::string last_error;           // the latest failure, empty when there was none
   std::int64_t updated_at_us = 0;   // when this status was taken
 
