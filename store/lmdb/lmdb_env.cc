@@ -326,36 +326,7 @@ void Environment::ClearStaleReaders() {
 }
 
 Result<std::optional<MDB_dbi>> Environment::FindSnapshotsDbi(std::chrono::milliseconds timeout) {
-  std::lock_guard dbi_lock(dbi_mutex_);
-  if (auto known = snapshots_dbi()) return known;  // found meanwhile
-  bool checked_readers = false;
-  for (int attempt = 0; attempt < 8; ++attempt) {
-    std::shared_lock gate(gate_);
-    MDB_txn* raw = nullptr;
-    int rc = mdb_txn_begin(env(), nullptr, MDB_RDONLY, &raw);
-    if (rc == MDB_SUCCESS) {
-      Txn txn(raw);
-      MDB_dbi dbi = 0;
-      rc = mdb_dbi_open(txn.get(), kSnapshotsDb, 0, &dbi);
-      if (rc == MDB_NOTFOUND) return std::optional<MDB_dbi>();
-      if (rc != MDB_SUCCESS) return Fail(LmdbError(rc, std::string("opening the sub-database ") + kSnapshotsDb +
-                                                           " of " + path_));
-      // A read transaction's commit, too, makes the handle the environment's.
-      if (rc = txn.Commit(); rc != MDB_SUCCESS) return Fail(LmdbError(rc, "reading " + path_));
-      SetSnapshotsDbi(dbi);
-      return std::optional<MDB_dbi>(dbi);
-    }
-    gate.unlock();
-    if (rc == MDB_MAP_RESIZED) {
-      if (auto ok = AdoptMapSize(timeout); !ok) return Fail(ok.error());
-    } else if (rc == MDB_READERS_FULL && !checked_readers) {
-      ClearStaleReaders();
-      checked_readers = true;
-    } else {
-      return Fail(LmdbError(rc, "starting a read of " + path_));
-    }
-  }
-  return Fail(ErrorCode::kBusy, "the memory map of " + path_ + " kept moving; retry");
+  return FindOptionalDbi(kSnapshotsDb, snapshots_dbi_, timeout);
 }
 
 Result<std::optional<MDB_dbi>> Environment::FindSchemasDbi(std::chrono::milliseconds timeout) {

@@ -200,7 +200,7 @@ class Environment {
         snapshots_dbi_(snapshots ? static_cast<std::int64_t>(*snapshots) : -1) {}
 
   Status Resize(std::size_t new_size, std::chrono::milliseconds timeout, std::string_view why);
-  // Looks for the optional sub-database `name` as FindSnapshotsDbi does, recording its handle in `slot`.
+  // Looks for the optional sub-database `name` (FindSnapshotsDbi, FindSchemasDbi), recording its handle in `slot`.
   Result<std::optional<MDB_dbi>> FindOptionalDbi(const char* name, std::atomic<std::int64_t>& slot,
                                                  std::chrono::milliseconds timeout);
 
