@@ -7,10 +7,9 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include "cairn/upcast.h"
+#include "cairn/file.h"
 #include "projection_file.h"
 
 namespace cairn {
@@ -607,19 +606,9 @@ Result<BridgeConfig> ParseBridgeConfig(std::string_view text, std::string_view f
 }
 
 Result<BridgeConfig> LoadBridgeConfig(const std::string& path) {
-  if (std::error_code ignored; std::filesystem::is_directory(path, ignored)) {
-    return Fail(ErrorCode::kInvalidArgument, "cannot read " + path + ": it is a directory");
-  }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    const int error = errno;
-    return Fail(error == ENOENT ? ErrorCode::kNotFound : ErrorCode::kIOError,
-                "cannot read " + path + ": " + std::strerror(error));
-  }
-  std::ostringstream text;
-  text << in.rdbuf();
-  if (in.bad()) return Fail(ErrorCode::kIOError, "cannot read " + path + ": " + std::strerror(errno));
-  return ParseBridgeConfig(text.str(), path);
+  auto text = ReadTextFile(path);
+  if (!text) return Fail(text.error());
+  return ParseBridgeConfig(*text, path);
 }
 
 }  // namespace cairn

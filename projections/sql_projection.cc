@@ -2,6 +2,7 @@
 // and the handlers that run its statements. The file's syntax is in
 // projection_file.cc; the format's reference is docs/sql-projections.md.
 #include "cairn/sql_projection.h"
+#include "cairn/file.h"
 
 #include <rapidjson/document.h>
 #include <rapidjson/error/en.h>
@@ -17,11 +18,9 @@
 #include <cstring>
 #include <expected>
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <memory>
 #include <optional>
-#include <sstream>
 #include <utility>
 #include <vector>
 
@@ -897,19 +896,9 @@ Result<Projection> ParseSqlProjection(std::string_view text, std::string_view fi
 }
 
 Result<Projection> LoadSqlProjection(const std::string& path) {
-  if (std::error_code ignored; std::filesystem::is_directory(path, ignored)) {
-    return Fail(ErrorCode::kInvalidArgument, "cannot read " + path + ": it is a directory");
-  }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    const int error = errno;
-    return Fail(error == ENOENT ? ErrorCode::kNotFound : ErrorCode::kIOError,
-                "cannot read " + path + ": " + std::strerror(error));
-  }
-  std::ostringstream text;
-  text << in.rdbuf();
-  if (in.bad()) return Fail(ErrorCode::kIOError, "cannot read " + path + ": " + std::strerror(errno));
-  return ParseSqlProjection(text.str(), path);
+  auto text = ReadTextFile(path);
+  if (!text) return Fail(text.error());
+  return ParseSqlProjection(*text, path);
 }
 
 }  // namespace cairn

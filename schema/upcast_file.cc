@@ -14,12 +14,11 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 #include <unordered_map>
 #include <utility>
 
 #include "cairn/upcast.h"
+#include "cairn/file.h"
 #include "upcast_internal.h"
 
 namespace cairn {
@@ -337,19 +336,9 @@ Result<Upcasters> ParseUpcasters(std::string_view text, std::string_view file_na
 }
 
 Result<Upcasters> LoadUpcasterFile(const std::string& path) {
-  if (std::error_code ignored; std::filesystem::is_directory(path, ignored)) {
-    return Fail(ErrorCode::kInvalidArgument, "cannot read " + path + ": it is a directory");
-  }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    const int error = errno;
-    return Fail(error == ENOENT ? ErrorCode::kNotFound : ErrorCode::kIOError,
-                "cannot read " + path + ": " + std::strerror(error));
-  }
-  std::ostringstream text;
-  text << in.rdbuf();
-  if (in.bad()) return Fail(ErrorCode::kIOError, "cannot read " + path + ": " + std::strerror(errno));
-  return ParseUpcasters(text.str(), path);
+  auto text = ReadTextFile(path);
+  if (!text) return Fail(text.error());
+  return ParseUpcasters(*text, path);
 }
 
 }  // namespace cairn
