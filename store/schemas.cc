@@ -127,7 +127,7 @@ Status ParseDocument(std::string_view text, std::string_view what, rapidjson::Do
   if (text.find('\0') != std::string_view::npos) {
     return Fail(ErrorCode::kInvalidArgument, std::string(what) + " is not valid JSON: it contains a NUL byte");
   }
-  document.Parse<rapidjson::kParseValidateEncodingFlag>(text.data(), text.size());
+  document.Parse<rapidjson::kParseValidateEncodingFlag | rapidjson::kParseIterativeFlag>(text.data(), text.size());
   if (document.HasParseError()) {
     return Fail(ErrorCode::kInvalidArgument, std::string(what) + " is not valid JSON at byte " +
                                                  std::to_string(document.GetErrorOffset()) + ": " +

@@ -262,7 +262,7 @@ std::string FormatExportHeader(const ExportHeader& header) {
 std::expected<ExportHeader, std::string> ParseExportHeader(std::string_view line) {
   const std::string expected_form = R"(a header like {"cairn_export":1,"from":1,"to":N})";
   rapidjson::Document document;
-  document.Parse<rapidjson::kParseValidateEncodingFlag>(line.data(), line.size());
+  document.Parse<rapidjson::kParseValidateEncodingFlag | rapidjson::kParseIterativeFlag>(line.data(), line.size());
   if (document.HasParseError() || !document.IsObject() || !document.HasMember("cairn_export")) {
     return std::unexpected("not " + expected_form + ": this is not a cairn export");
   }
