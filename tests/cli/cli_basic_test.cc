@@ -1,5 +1,6 @@
 // The cairn CLI end to end: init, append, read, delete, stats, usage errors.
 #include <ctime>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -450,6 +451,15 @@ TEST_CASE("bad input is refused with a message naming it", "[cli][usage]") {
     CliRun missing_file = store.Run({"append", "s-1", "--type", "t.v1", "--data", "@" + dir.File("nope.json")});
     REQUIRE_EXIT(missing_file, 1);
     CHECK(Contains(missing_file.err, "nope.json"));
+    REQUIRE_EXIT(store.Run({"read", "s-1"}), 1);  // nothing was appended
+  }
+
+  SECTION("data nested a million levels deep is refused with exit 1, not a crash") {
+    const std::string deep = std::string(1'000'000, '[') + std::string(1'000'000, ']');
+    std::ofstream(dir.File("deep.json")) << deep;
+    CliRun run = store.Run({"append", "s-1", "--type", "t.v1", "--data", "@" + dir.File("deep.json")});
+    REQUIRE_EXIT(run, 1);
+    CHECK(Contains(run.err, "data nests arrays and objects more than 512 levels deep"));
     REQUIRE_EXIT(store.Run({"read", "s-1"}), 1);  // nothing was appended
   }
 
