@@ -115,6 +115,17 @@ TEST_CASE("nesting deeper than the limit is refused, however deep, without a cra
   CHECK_FALSE(ValidateJson(std::string(2'000'000, '['), "data"));
 }
 
+TEST_CASE("the JSON check finds a special byte at every place of a long string", "[unit][json]") {
+  // Wherever the byte sits, the fast scan and RapidJSON agree about it.
+  for (const std::string special : {"\"", "\\", "\\q", "\x01", "\x1f", "\x7f", "\x80", "\xc3\xa9", "\xff"}) {
+    for (std::size_t at = 0; at <= 24; ++at) {
+      std::string text = "[\"" + std::string(at, 'a') + special + std::string(24 - at, 'b') + "\"]";
+      INFO("special byte(s) " << static_cast<int>(static_cast<unsigned char>(special[0])) << " at " << at);
+      CHECK(static_cast<bool>(ValidateJson(text, "data")) == ReferenceAccepts(text));
+    }
+  }
+}
+
 TEST_CASE("the JSON check agrees with RapidJSON on 200,000 mutated documents", "[unit][json]") {
   std::mt19937 random(20261123);
   const std::string alphabet = "{}[]\",:\\/ \t\n0123456789.-+eEtrufalsn\x7f\xc3\xa9\xe2\x82\xac\xed\xa0\x80\xff\x01u";
