@@ -17,6 +17,8 @@
 //                               live lag of a projection, on both backends (projection_scenarios.h)
 //   cairn_bench --upcast        replay of the log as stored and through a two-step upcaster chain,
 //                               on both backends (upcast_scenarios.h)
+//   cairn_bench --floor         1000-event transactions by hand on schemas from the raw baseline's
+//                               to cairn's, then through cairn (floor_scenarios.h)
 //
 // Progress goes to stderr. Both subjects run in the same process, one after the
 // other for each scenario, on files in the same directory, so they share the
@@ -48,6 +50,7 @@
 #include "measure.h"
 #include "projection_scenarios.h"
 #include "report.h"
+#include "floor_scenarios.h"
 #include "since_scenarios.h"
 #include "snapshot_scenarios.h"
 #include "subject.h"
@@ -59,7 +62,7 @@ namespace {
 constexpr std::string_view kUsage =
     R"(usage: cairn_bench [--quick] [--json] [--dir PATH] [--seconds S] [--filter TEXT] [--keep]
                    [--backends sqlite|lmdb] [--history N] [--snapshots] [--projections] [--upcast] [--since]
-                   [--bridge --kafka HOST:PORT]
+                   [--floor] [--bridge --kafka HOST:PORT]
   --quick        short smoke run (0.1 s warm-up, 0.5 s window, smaller read log)
   --json         print results as JSON instead of a table
   --dir PATH     create the scratch directory under PATH (default /tmp); it is removed afterwards
@@ -102,6 +105,11 @@ constexpr std::string_view kUsage =
                  (v1->v2->v3); the consumer only counts events, reads each event's data once, or
                  parses it as JSON; 3 rounds (1 with --quick); --backends sqlite, lmdb or sqlite,lmdb
                  (the default: both); against the target upcast replay >= 0.5 x plain replay
+  --floor        what cairn's SQLite schema costs before any cairn code runs: 1000-event transactions
+                 written by hand on the raw baseline's table, then with the audit columns, the event-id
+                 index, the category index and streams row (cairn's tables), the BLAKE2b chain, and
+                 finally through EventStore::Append; 3 interleaved rounds of --seconds each (1 with
+                 --quick), medians (~60 s)
 )";
 
 
@@ -123,6 +131,7 @@ struct Flags {
   std::string kafka;
   bool upcast = false;
   bool since = false;
+  bool floor = false;
 };
 
 // Returns nullopt (after printing why) when the command line is not usable.
@@ -155,6 +164,8 @@ std::optional<Flags> ParseFlags(int argc, char** argv) {
       flags.upcast = true;
     } else if (arg == "--since") {
       flags.since = true;
+    } else if (arg == "--floor") {
+      flags.floor = true;
     } else if (arg == "--backends" || arg == "--history") {
       std::optional<std::string> v = value();
       if (!v) return std::nullopt;
@@ -201,8 +212,10 @@ std::optional<Flags> ParseFlags(int argc, char** argv) {
     fmt::print(stderr, "cairn_bench: --bridge needs --kafka HOST:PORT (tools/kafka/kafka.sh start DIR starts a broker)\n");
     return std::nullopt;
   }
-  if (int{flags.snapshots} + int{flags.projections} + int{flags.upcast} + int{flags.bridge} + int{flags.since} > 1) {
-    fmt::print(stderr, "cairn_bench: --snapshots, --projections, --upcast, --since and --bridge are separate runs\n");
+  if (int{flags.snapshots} + int{flags.projections} + int{flags.upcast} + int{flags.bridge} + int{flags.since} +
+          int{flags.floor} >
+      1) {
+    fmt::print(stderr, "cairn_bench: --snapshots, --projections, --upcast, --since, --floor and --bridge are separate runs\n");
     return std::nullopt;
   }
   if (!flags.projections && !flags.upcast && !flags.since && flags.backends.find(',') != std::string::npos) {
@@ -705,6 +718,20 @@ int Main(int argc, char** argv) {
     } else {
       PrintUpcastTable(stdout, results, others_cpu.OthersCpus());
     }
+    return 0;
+  }
+
+  if (flags->floor) {
+    FloorRunOptions options{.dir = dir->path(),
+                            .seconds = flags->seconds.value_or(flags->quick ? 0.5 : 3.0),
+                            .rounds = flags->quick ? 1 : 3,
+                            .progress = [](std::string_view line) { fmt::print(stderr, "{}\n", line); }};
+    std::vector<FloorRung> rungs;
+    if (Status run = RunFloorScenarios(options, rungs); !run) {
+      fmt::print(stderr, "cairn_bench: {}\n", run.error().ToString());
+      return 1;
+    }
+    PrintFloorTable(stdout, rungs);
     return 0;
   }
 
