@@ -726,12 +726,12 @@ int Main(int argc, char** argv) {
                             .seconds = flags->seconds.value_or(flags->quick ? 0.5 : 3.0),
                             .rounds = flags->quick ? 1 : 3,
                             .progress = [](std::string_view line) { fmt::print(stderr, "{}\n", line); }};
-    std::vector<FloorRung> rungs;
-    if (Status run = RunFloorScenarios(options, rungs); !run) {
+    FloorResult result;
+    if (Status run = RunFloorScenarios(options, result); !run) {
       fmt::print(stderr, "cairn_bench: {}\n", run.error().ToString());
       return 1;
     }
-    PrintFloorTable(stdout, rungs);
+    PrintFloorTable(stdout, result);
     return 0;
   }
 

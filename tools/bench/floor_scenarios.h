@@ -12,6 +12,8 @@
 //                append: cairn's tables exactly (store/sqlite/sqlite_backend.cc)
 //   +hash chain  the same, computing the BLAKE2b chain (cairn::ChainHash) per event
 //   cairn        EventStore::Append of the same 1000 events
+// Also the BLAKE2b chain alone, in µs per event (cairn::ChainHash over the same
+// events, no storage): the part of any backend's budget the audit chain takes.
 // Each rung: events/s, and its ratio to raw. Rungs run interleaved, --floor-rounds
 // times (3), each for --seconds; the medians are reported. The rungs before
 // "cairn" are a floor no implementation of cairn's schema can go below.
@@ -41,7 +43,12 @@ struct FloorRunOptions {
   std::function<void(std::string_view)> progress;
 };
 
-Status RunFloorScenarios(const FloorRunOptions& options, std::vector<FloorRung>& rungs);
-void PrintFloorTable(std::FILE* out, const std::vector<FloorRung>& rungs);
+struct FloorResult {
+  std::vector<FloorRung> rungs;
+  double chain_hash_us = 0;  // cairn::ChainHash per event, median of the rounds
+};
+
+Status RunFloorScenarios(const FloorRunOptions& options, FloorResult& result);
+void PrintFloorTable(std::FILE* out, const FloorResult& result);
 
 }  // namespace cairn::bench
