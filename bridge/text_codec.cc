@@ -1,6 +1,7 @@
 #include "text_codec.h"
 
 #include <rapidjson/error/en.h>
+#include <rapidjson/memorystream.h>
 #include <rapidjson/reader.h>
 
 #include <array>
@@ -15,32 +16,13 @@ namespace {
 constexpr unsigned kParseFlags =
     rapidjson::kParseValidateEncodingFlag | rapidjson::kParseIterativeFlag | rapidjson::kParseNumbersAsStringsFlag;
 
-// A RapidJSON input stream over a string_view (rapidjson::StringStream would
-// need a NUL terminator). Tell() is the offset just past what was read.
-class ViewStream {
- public:
-  using Ch = char;
-  explicit ViewStream(std::string_view text) : text_(text) {}
-  Ch Peek() const { return pos_ < text_.size() ? text_[pos_] : '\0'; }
-  Ch Take() { return pos_ < text_.size() ? text_[pos_++] : '\0'; }
-  std::size_t Tell() const { return pos_; }
-  Ch* PutBegin() { return nullptr; }  // the Stream concept wants these; a reader never calls them
-  void Put(Ch) {}
-  void Flush() {}
-  std::size_t PutEnd(Ch*) { return 0; }
-
- private:
-  std::string_view text_;
-  std::size_t pos_ = 0;
-};
-
 struct NullHandler : rapidjson::BaseReaderHandler<rapidjson::UTF8<>, NullHandler> {};
 
 bool IsJsonSpace(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
 
 // Runs the reader over `text` with `handler`; the error names the byte offset.
 template <class Handler>
-std::expected<void, std::string> Parse(std::string_view text, Handler& handler, ViewStream& stream) {
+std::expected<void, std::string> Parse(std::string_view text, Handler& handler, rapidjson::MemoryStream& stream) {
   // A NUL would end the stream early and hide whatever follows it.
   if (auto nul = text.find('\0'); nul != std::string_view::npos) {
     return std::unexpected("not valid JSON: NUL byte at byte " + std::to_string(nul));
@@ -59,7 +41,7 @@ std::expected<void, std::string> Parse(std::string_view text, Handler& handler, 
 // closing bracket: so a value ends at stream.Tell(), or one byte after it.
 class MemberScanner : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, MemberScanner> {
  public:
-  MemberScanner(std::string_view text, const ViewStream& stream) : text_(text), stream_(stream) {}
+  MemberScanner(std::string_view text, const rapidjson::MemoryStream& stream) : text_(text), stream_(stream) {}
 
   bool Null() { return Scalar(JsonKind::kNull, {}); }
   bool Bool(bool value) { return Scalar(JsonKind::kBoolean, value ? "true" : "false"); }
@@ -121,7 +103,7 @@ class MemberScanner : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Mem
   }
 
   std::string_view text_;
-  const ViewStream& stream_;
+  const rapidjson::MemoryStream& stream_;
   int depth_ = 0;
   bool root_is_object_ = true;
   std::size_t key_end_ = 0;
@@ -159,7 +141,7 @@ int Base64Value(char c) {
 }  // namespace
 
 std::expected<void, std::string> CheckJsonText(std::string_view text) {
-  ViewStream stream(text);
+  rapidjson::MemoryStream stream(text.data(), text.size());
   NullHandler handler;
   return Parse(text, handler, stream);
 }
@@ -189,7 +171,7 @@ std::string_view JsonKindName(JsonKind kind) {
 }
 
 std::expected<std::vector<JsonMember>, std::string> ScanJsonObject(std::string_view text) {
-  ViewStream stream(text);
+  rapidjson::MemoryStream stream(text.data(), text.size());
   MemberScanner scanner(text, stream);
   auto parsed = Parse(text, scanner, stream);
   if (!scanner.root_is_object()) return std::unexpected(std::string("not a JSON object"));

@@ -1,6 +1,7 @@
 #include "json.h"
 
 #include <rapidjson/error/en.h>
+#include <rapidjson/memorystream.h>
 #include <rapidjson/reader.h>
 
 #include <array>
@@ -11,24 +12,6 @@ namespace {
 
 // Parses without building a DOM when only validity matters.
 struct NullHandler : rapidjson::BaseReaderHandler<rapidjson::UTF8<>, NullHandler> {};
-
-class ViewStream {
- public:
-  using Ch = char;
-  explicit ViewStream(std::string_view text) : text_(text) {}
-  Ch Peek() const { return pos_ < text_.size() ? text_[pos_] : '\0'; }
-  Ch Take() { return pos_ < text_.size() ? text_[pos_++] : '\0'; }
-  std::size_t Tell() const { return pos_; }
-  // Unused by the reader for input streams, but required by the concept.
-  Ch* PutBegin() { return nullptr; }
-  void Put(Ch) {}
-  void Flush() {}
-  std::size_t PutEnd(Ch*) { return 0; }
-
- private:
-  std::string_view text_;
-  std::size_t pos_ = 0;
-};
 
 bool IsWhitespace(unsigned char c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t'; }
 bool IsDigit(unsigned char c) { return c >= '0' && c <= '9'; }
@@ -232,7 +215,7 @@ Status Parse(std::string_view text, std::string_view what, bool require_object) 
   if (text.find('\0') != std::string_view::npos) {
     return Fail(ErrorCode::kInvalidArgument, std::string(what) + " is not valid JSON: it contains a NUL byte");
   }
-  ViewStream stream(text);
+  rapidjson::MemoryStream stream(text.data(), text.size());
   NullHandler handler;
   rapidjson::Reader reader;
   // Iterative: its stack is on the heap, so no nesting can overflow the thread's.

@@ -2,6 +2,7 @@
 
 #include <rapidjson/document.h>
 #include <rapidjson/error/en.h>
+#include <rapidjson/memorystream.h>
 #include <rapidjson/reader.h>
 #include <rapidjson/writer.h>
 
@@ -11,13 +12,12 @@
 
 #include <fmt/format.h>
 
-#include "json_stream.h"
 #include "output.h"
 
 namespace cairn::cli {
 namespace {
 
-// A RapidJSON output stream appending to a std::string (input: ViewStream, json_stream.h).
+// A RapidJSON output stream appending to a std::string (input: rapidjson::MemoryStream).
 class AppendStream {
  public:
   using Ch = char;
@@ -41,7 +41,7 @@ rapidjson::SizeType JsonSize(std::string_view text) { return static_cast<rapidjs
 // Valid UTF-8 exactly as RapidJSON's reader checks it (kParseValidateEncodingFlag),
 // so that whatever the writer puts in a string, the importer accepts.
 bool IsValidUtf8(std::string_view bytes) {
-  ViewStream in(bytes);
+  rapidjson::MemoryStream in(bytes.data(), bytes.size());
   DiscardStream out;
   while (in.Tell() < bytes.size()) {
     if (!rapidjson::UTF8<>::Validate(in, out)) return false;
@@ -317,7 +317,7 @@ std::expected<void, std::string> ParseExportLine(std::string_view line, Recorded
     return std::unexpected(fmt::format("not valid JSON: NUL byte at byte {}", nul));
   }
   LineHandler handler(event);
-  ViewStream stream(line);
+  rapidjson::MemoryStream stream(line.data(), line.size());
   rapidjson::Reader reader;
   rapidjson::ParseResult result =
       reader.Parse<rapidjson::kParseValidateEncodingFlag | rapidjson::kParseIterativeFlag>(stream, handler);

@@ -2,13 +2,13 @@
 
 #include <rapidjson/document.h>
 #include <rapidjson/error/en.h>
+#include <rapidjson/memorystream.h>
 #include <rapidjson/reader.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
 #include <fmt/format.h>
 
-#include "json_stream.h"
 
 namespace cairn::cli {
 namespace {
@@ -38,7 +38,7 @@ std::expected<void, std::string> Parse(std::string_view text, Handler& handler) 
   if (auto nul = text.find('\0'); nul != std::string_view::npos) {
     return std::unexpected(fmt::format("not valid JSON: NUL byte at byte {}", nul));
   }
-  ViewStream stream(text);
+  rapidjson::MemoryStream stream(text.data(), text.size());
   rapidjson::Reader reader;
   rapidjson::ParseResult result = reader.Parse<kParseFlags>(stream, handler);
   if (!result) {
