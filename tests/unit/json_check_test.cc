@@ -2,6 +2,7 @@
 // the common case and hands everything else to RapidJSON. It must never accept
 // what RapidJSON refuses, must accept what services append, and must refuse
 // nesting deeper than kMaxJsonDepth without overflowing the stack.
+#include <rapidjson/memorystream.h>
 #include <rapidjson/reader.h>
 
 #include <random>
@@ -22,7 +23,9 @@ using cairn::detail::ValidateJson;
 bool ReferenceAccepts(const std::string& text) {
   if (text.find('\0') != std::string::npos) return false;
   struct Handler : rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Handler> {};
-  rapidjson::StringStream stream(text.c_str());
+  // Bounded: a StringStream reads past the terminator while validating a
+  // truncated UTF-8 sequence at the end.
+  rapidjson::MemoryStream stream(text.data(), text.size());
   Handler handler;
   rapidjson::Reader reader;
   if (!reader.Parse<rapidjson::kParseValidateEncodingFlag | rapidjson::kParseStopWhenDoneFlag>(stream, handler)) {
