@@ -78,6 +78,16 @@ struct BridgeFile {
   }
 };
 
+// A bridge file routing the order category to a new topic `<prefix>.<unique>`
+// of `partitions` partitions, created on the test broker.
+BridgeFile OnNewTopic(const std::string& prefix, int partitions) {
+  BridgeFile file;
+  file.topic = kafka_test::UniqueName(prefix);
+  auto admin = kafka_test::NewClient(RD_KAFKA_PRODUCER, {{"bootstrap.servers", file.bootstrap}});
+  kafka_test::CreateTopic(admin.get(), file.topic, partitions);
+  return file;
+}
+
 cairn::RelayOptions QuietOptions() {
   cairn::RelayOptions options;
   options.log = [](std::string_view) {};
@@ -155,10 +165,7 @@ void CheckDelivery(const std::vector<Received>& messages, std::uint64_t head, bo
 TEST_CASE("the relay publishes each event once as its envelope with headers, keyed by stream, in order", "[relay]") {
   cairn_test::TempDir dir;
   auto store = OpenStore(dir.File("store.db"));
-  BridgeFile file;
-  file.topic = kafka_test::UniqueName("acme.test.relay");
-  auto admin = kafka_test::NewClient(RD_KAFKA_PRODUCER, {{"bootstrap.servers", kafka_test::BootstrapServers()}});
-  kafka_test::CreateTopic(admin.get(), file.topic, 3);
+  BridgeFile file = OnNewTopic("acme.test.relay", 3);
   AppendOrders(*store, 5, 12);  // positions 1..60
 
   auto relay = cairn::Relay::Open(*store, file.Parse(), QuietOptions());
@@ -216,11 +223,8 @@ TEST_CASE("the relay publishes each event once as its envelope with headers, key
 TEST_CASE("a Cap'n Proto bridge publishes binary envelopes marked by their content-type", "[relay]") {
   cairn_test::TempDir dir;
   auto store = OpenStore(dir.File("store.db"));
-  BridgeFile file;
+  BridgeFile file = OnNewTopic("acme.test.capnp", 1);
   file.format = "capnp";
-  file.topic = kafka_test::UniqueName("acme.test.capnp");
-  auto admin = kafka_test::NewClient(RD_KAFKA_PRODUCER, {{"bootstrap.servers", kafka_test::BootstrapServers()}});
-  kafka_test::CreateTopic(admin.get(), file.topic, 1);
   AppendOrders(*store, 2, 3);
   auto relay = cairn::Relay::Open(*store, file.Parse(), QuietOptions());
   CAIRN_REQUIRE_OK(relay);
@@ -240,11 +244,8 @@ TEST_CASE("exactly-once: read_committed consumers see each event once, and a new
           "[relay]") {
   cairn_test::TempDir dir;
   auto store = OpenStore(dir.File("store.db"));
-  BridgeFile file;
+  BridgeFile file = OnNewTopic("acme.test.eos", 3);
   file.mode = "exactly-once";
-  file.topic = kafka_test::UniqueName("acme.test.eos");
-  auto admin = kafka_test::NewClient(RD_KAFKA_PRODUCER, {{"bootstrap.servers", kafka_test::BootstrapServers()}});
-  kafka_test::CreateTopic(admin.get(), file.topic, 3);
   AppendOrders(*store, 4, 25);  // 1..100
   {
     auto relay = cairn::Relay::Open(*store, file.Parse(), QuietOptions());
@@ -270,11 +271,8 @@ TEST_CASE("exactly-once: a second relay of the same bridge fences the first", "[
   // Two stores (two hosts, say) running the same bridge: Kafka's transactional.id decides.
   auto first_store = OpenStore(dir.File("first.db"));
   auto second_store = OpenStore(dir.File("second.db"));
-  BridgeFile file;
+  BridgeFile file = OnNewTopic("acme.test.fence", 1);
   file.mode = "exactly-once";
-  file.topic = kafka_test::UniqueName("acme.test.fence");
-  auto admin = kafka_test::NewClient(RD_KAFKA_PRODUCER, {{"bootstrap.servers", kafka_test::BootstrapServers()}});
-  kafka_test::CreateTopic(admin.get(), file.topic, 1);
   AppendOrders(*first_store, 1, 3);
   AppendOrders(*second_store, 1, 3);
 
@@ -361,10 +359,7 @@ TEST_CASE("an oversized event goes to the dead-letter topic with its context, it
 TEST_CASE("a poison event with on_poison = stop stops the relay just before it", "[relay]") {
   cairn_test::TempDir dir;
   auto store = OpenStore(dir.File("store.db"));
-  BridgeFile file;
-  file.topic = kafka_test::UniqueName("acme.test.stop");
-  auto admin = kafka_test::NewClient(RD_KAFKA_PRODUCER, {{"bootstrap.servers", kafka_test::BootstrapServers()}});
-  kafka_test::CreateTopic(admin.get(), file.topic, 1);
+  BridgeFile file = OnNewTopic("acme.test.stop", 1);
   AppendOrders(*store, 1, 2);  // 1, 2
   // Metadata whose correlation_id is a number cannot be enveloped.
   CAIRN_REQUIRE_OK(store->Append("order-0", ExpectedRevision::Any(),
@@ -459,11 +454,8 @@ TEST_CASE("kill -9 of the relay mid-stream: at-least-once loses nothing, exactly
       cairn_test::TempDir dir;
       const std::string store_path = dir.File("store.db");
       auto store = OpenStore(store_path);
-      BridgeFile file;
+      BridgeFile file = OnNewTopic("acme.test.crash", 3);
       file.mode = mode;
-      file.topic = kafka_test::UniqueName("acme.test.crash");
-      auto admin = kafka_test::NewClient(RD_KAFKA_PRODUCER, {{"bootstrap.servers", kafka_test::BootstrapServers()}});
-      kafka_test::CreateTopic(admin.get(), file.topic, 3);
       const std::uint64_t head = 60'000;
       std::vector<cairn::EventData> batch(100, {.type = "acme.orders.order.noted.v1", .data = R"({"n":1})"});
       for (std::uint64_t i = 0; i < head / 100; ++i) {
@@ -559,11 +551,8 @@ namespace {
 TEST_CASE("publish = newest: events go out as their newest version, with the stored id and position", "[relay]") {
   cairn_test::TempDir dir;
   auto store = OpenStore(dir.File("store.db"));
-  BridgeFile file;
-  file.topic = kafka_test::UniqueName("acme.test.newest");
+  BridgeFile file = OnNewTopic("acme.test.newest", 1);
   file.extra = "publish = \"newest\"\nupcasters = \"" CAIRN_EXAMPLE_UPCASTERS "\"\n";
-  auto admin = kafka_test::NewClient(RD_KAFKA_PRODUCER, {{"bootstrap.servers", kafka_test::BootstrapServers()}});
-  kafka_test::CreateTopic(admin.get(), file.topic, 1);
   CAIRN_REQUIRE_OK(store->Append("order-1", ExpectedRevision::NoStream(),
                                  {{.type = "order.placed.v1", .data = R"({"customer":"c-7","amount":12,"legacy":true})"},
                                   {.type = "order.placed.v3", .data = R"({"buyer":{"id":"c-8"},"total":5,"currency":"USD"})"},
